@@ -154,7 +154,7 @@ export function parseInterfaceAddress(text: string): InterfaceAddress | undefine
   if (slash === -1) return undefined;
   const addrText = text.slice(0, slash);
   const lenText = text.slice(slash + 1);
-  if (!/^[0-9]{1,3}$/.test(lenText)) return undefined;
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(lenText)) return undefined;
   const prefixLength = Number(lenText);
   const v4 = parseIpv4(addrText);
   if (v4 !== undefined) return prefixLength <= 32 ? { family: 4, address: v4, prefixLength } : undefined;

@@ -1,0 +1,142 @@
+/**
+ * The memory wire: an in-process Ethernet hub for simulations (smoltcp `tests/netsim.rs`, gVisor
+ * `link/channel`). Any number of ports join; a frame sent on one port reaches every other port.
+ *
+ * Guarantees:
+ * - Each directed path (sender port → receiver port) is its own impaired link (`FaultEngine`): its own
+ *   Random fork (labelled by the two ports' join indices, so runs with the same seed replay exactly),
+ *   its own rate queue and counters. Each receiver gets its own copy of the frame, and may mutate it.
+ * - Delivery always goes through the clock, at `now` when nothing delays it: never synchronously
+ *   inside `send`, so a stack's send never re-enters its own receive.
+ * - Frames arriving at one port at the same instant are delivered as one batch, in the order sent.
+ * - A frame whose Ethernet payload exceeds the wire's `mtu` is dropped and counted (`mtuDropped`).
+ *
+ * It never looks inside frames (no MAC filtering: a hub, not a switch).
+ */
+import { VirtualClock, type Clock } from "../time/clock.ts";
+import { seededRandom, type Random } from "../time/random.ts";
+import { DeliveryQueue, FaultEngine, addCounters, emptyCounters, type FaultCounters, type Impairments } from "./fault.ts";
+import type { FrameDevice, FrameReceiver } from "./types.ts";
+
+/** Options of `MemoryWire`: impairments apply to every directed path. */
+export interface MemoryWireOptions extends Impairments {
+  /** Default: a new `VirtualClock`, readable as `wire.clock`. */
+  readonly clock?: Clock;
+  /** Seed of the wire's Random. Default 0. Ignored when `random` is given. */
+  readonly seed?: number;
+  /** The Random that each path forks. Default `seededRandom(seed)`. */
+  readonly random?: Random;
+  /** Largest Ethernet payload; every port reports it. Default 1500. */
+  readonly mtu?: number;
+}
+
+/** A hub joining any number of FrameDevice ports. */
+export class MemoryWire {
+  readonly clock: Clock;
+  readonly mtu: number;
+  private readonly random: Random;
+  private readonly impairments: Impairments;
+  private readonly ports: MemoryWirePort[] = [];
+  private readonly paths = new Map<string, FaultEngine>();
+  private nextIndex = 0;
+
+  constructor(options: MemoryWireOptions = {}) {
+    const { clock, seed, random, mtu, ...impairments } = options;
+    this.clock = clock ?? new VirtualClock();
+    this.mtu = mtu ?? 1500;
+    this.random = random ?? seededRandom(seed ?? 0);
+    this.impairments = { ...impairments, mtu: this.mtu };
+  }
+
+  /** Joins a new port. `name` defaults to "wire:N" (N the join index, from 0). */
+  port(name?: string): MemoryWirePort {
+    const index = this.nextIndex++;
+    const p = new MemoryWirePort(this, index, name ?? `wire:${index}`, this.mtu);
+    this.ports.push(p);
+    return p;
+  }
+
+  /** Totals over every path. */
+  get counters(): FaultCounters {
+    const total = emptyCounters();
+    for (const e of this.paths.values()) addCounters(total, e.counters);
+    return total;
+  }
+
+  /** Counters of the path `from` → `to` (zeros if nothing was sent on it). */
+  pathCounters(from: MemoryWirePort, to: MemoryWirePort): FaultCounters {
+    const e = this.paths.get(`${from.index}->${to.index}`);
+    return e === undefined ? emptyCounters() : { ...e.counters };
+  }
+
+  /** Closes every port. */
+  close(): void {
+    for (const p of [...this.ports]) p.close();
+  }
+
+  /** @internal Called by a port's `send`. */
+  broadcast(from: MemoryWirePort, frame: Uint8Array): void {
+    const now = this.clock.now();
+    for (const to of this.ports) {
+      if (to === from) continue;
+      this.path(from, to).transmit(new Uint8Array(frame), now); // a copy even for a Buffer, whose slice() is a view
+    }
+  }
+
+  /** @internal Called by a port's `close`. */
+  leave(port: MemoryWirePort): void {
+    const i = this.ports.indexOf(port);
+    if (i >= 0) this.ports.splice(i, 1);
+  }
+
+  private path(from: MemoryWirePort, to: MemoryWirePort): FaultEngine {
+    const key = `${from.index}->${to.index}`;
+    let e = this.paths.get(key);
+    if (e === undefined) {
+      e = new FaultEngine(this.impairments, this.random.fork(key), to.arrivals);
+      this.paths.set(key, e);
+    }
+    return e;
+  }
+}
+
+/** One port of a MemoryWire: a FrameDevice. */
+export class MemoryWirePort implements FrameDevice {
+  /** @internal Frames on their way to this port. */
+  readonly arrivals: DeliveryQueue;
+  private receiver: FrameReceiver | undefined;
+  private closed = false;
+
+  /** @internal Use `MemoryWire.port`. */
+  constructor(
+    private readonly wire: MemoryWire,
+    /** Join order on the wire, from 0. */
+    readonly index: number,
+    readonly name: string,
+    readonly mtu: number,
+  ) {
+    this.arrivals = new DeliveryQueue(wire.clock, (frames) => {
+      if (this.closed || this.receiver === undefined) return false;
+      this.receiver(frames);
+      return true;
+    });
+  }
+
+  /** Sending on a closed port does nothing. */
+  send(frame: Uint8Array): void {
+    if (this.closed) return;
+    this.wire.broadcast(this, frame);
+  }
+
+  setReceiver(receiver: FrameReceiver): void {
+    this.receiver = receiver;
+  }
+
+  /** Leaves the wire; frames still on their way to this port are dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.arrivals.clear();
+    this.wire.leave(this);
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * TAP device: a Linux TAP interface as a FrameDevice, through the native addon in native/tap.c
+ * (native-notes.md explains the ioctls, the batch read and the build).
+ *
+ * What it guarantees: frames arrive in kernel order, every frame the kernel had ready at one moment
+ * in one batch (at most `TAP_MAX_BATCH`); `send` writes synchronously and never throws for a frame
+ * the link refuses (it counts it: `stats()`); `close` releases the fd and the event-loop handle, so
+ * a closed device never keeps the process alive. Received frames are views over one Buffer per
+ * batch; they are the receiver's to keep (the buffer is not reused).
+ *
+ * What it never does: bring the link up or configure addresses. Whoever runs the stack does that
+ * (`ip link set NAME up`): the device moves bytes and nothing else (STYLE.md §11).
+ */
+import { createRequire } from "node:module";
+import { WirestackError } from "../errors.ts";
+import type { FrameDevice, FrameReceiver } from "./types.ts";
+
+/** Codes of the errors `openTap` throws. */
+export type TapErrorCode =
+  /** The addon is not built (no compiler at install time, or not Linux). */
+  | "WIRESTACK_ERR_TAP_UNAVAILABLE"
+  /** /dev/net/tun is missing: the tun module is not loaded. */
+  | "WIRESTACK_ERR_NO_TUN"
+  /** EPERM/EACCES: not root / no CAP_NET_ADMIN, or the device belongs to another user. */
+  | "WIRESTACK_ERR_TAP_PERMISSION"
+  /** The name is not a valid interface name (empty, over 15 bytes, '/', ':' or white space). */
+  | "WIRESTACK_ERR_TAP_NAME"
+  /** Any other failure to attach (EBUSY: another process holds it; EINVAL: it is not a TAP). */
+  | "WIRESTACK_ERR_TAP_OPEN";
+
+/** An error opening or using a TAP device. `errno`/`syscall` are set when the kernel refused. */
+export class TapError extends WirestackError<TapErrorCode> {
+  override readonly name = "TapError";
+  readonly errno: number | undefined;
+  readonly syscall: string | undefined;
+
+  constructor(code: TapErrorCode, message: string, errno?: number, syscall?: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.errno = errno;
+    this.syscall = syscall;
+  }
+}
+
+/** Counters since open. Doubles: they do not wrap in any realistic run. */
+export interface TapStats {
+  readonly rxFrames: number;
+  readonly rxBatches: number;
+  readonly rxBytes: number;
+  /** Fatal read errors (the device went away); receiving stops after one. */
+  readonly rxErrors: number;
+  readonly txFrames: number;
+  readonly txBytes: number;
+  /** Frames the kernel refused for lack of room (EAGAIN/ENOBUFS), or sent after close. */
+  readonly txDropped: number;
+  /** Frames the kernel refused otherwise (EIO: the link is down; EINVAL: too short/long). */
+  readonly txErrors: number;
+  /** errno of the last refused read or write, 0 if none. */
+  readonly lastErrno: number;
+}
+
+/** Options of `openTap`. */
+export interface TapOptions {
+  /** When false, an open device does not keep the event loop alive (like `socket.unref()`). */
+  readonly ref?: boolean;
+  /** Called once if the device fails while open (e.g. deleted underneath us); receiving stops. */
+  readonly onError?: (error: TapError) => void;
+}
+
+/** The largest batch the addon hands over per readiness callback. */
+export const TAP_MAX_BATCH = 256;
+
+/** MTU assumed when the kernel's cannot be read (SIOCGIFMTU failed). */
+const DEFAULT_MTU = 1500;
+
+/** The addon's handle (native/tap.c `tap_open`). */
+interface NativeTap {
+  readonly name: string;
+  readonly mtu: number;
+  readonly mac: Buffer | null;
+  readonly fd: number;
+  /** End offset of each frame of the current batch within the batch Buffer. */
+  readonly ends: Uint32Array;
+  write(frame: Uint8Array): boolean;
+  writeBatch(frames: readonly Uint8Array[]): number;
+  start(): void;
+  ref(): void;
+  unref(): void;
+  close(): void;
+  stats(): TapStats;
+}
+
+type NativeCallback = (batch: Buffer | null, count: number, errno: number) => void;
+
+interface NativeAddon {
+  open(name: string, callback: NativeCallback): NativeTap;
+  readonly maxBatch: number;
+}
+
+const ADDON_PATH = "../../native/build/Release/tap.node";
+
+let addon: NativeAddon | Error | undefined;
+
+function loadAddon(): NativeAddon | Error {
+  if (addon === undefined) {
+    try {
+      addon = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    } catch (e) {
+      addon = e instanceof Error ? e : new Error(String(e));
+    }
+  }
+  return addon;
+}
+
+/** True when the native addon is built and loads (TAP may still need root to open). */
+export function tapAvailable(): boolean {
+  return !(loadAddon() instanceof Error);
+}
+
+function isTapErrorCode(code: unknown): code is TapErrorCode {
+  return (
+    code === "WIRESTACK_ERR_NO_TUN" ||
+    code === "WIRESTACK_ERR_TAP_PERMISSION" ||
+    code === "WIRESTACK_ERR_TAP_NAME" ||
+    code === "WIRESTACK_ERR_TAP_OPEN" ||
+    code === "WIRESTACK_ERR_TAP_UNAVAILABLE"
+  );
+}
+
+function toTapError(e: unknown): unknown {
+  if (!(e instanceof Error)) return e;
+  const { code, errno, syscall } = e as Error & { code?: unknown; errno?: unknown; syscall?: unknown };
+  if (!isTapErrorCode(code)) return e; // a bug (ours or the addon's), not a user error
+  return new TapError(
+    code,
+    e.message,
+    typeof errno === "number" ? errno : undefined,
+    typeof syscall === "string" && syscall !== "" ? syscall : undefined,
+    { cause: e },
+  );
+}
+
+/** A TAP interface attached to this process. Create with `openTap`. */
+export class TapDevice implements FrameDevice {
+  /** The interface name as the kernel has it (a pattern such as "tap%d" is expanded). */
+  readonly name: string;
+  /** The link MTU at open time (later `ip link set mtu` changes are not seen). */
+  readonly mtu: number;
+  /**
+   * The kernel side's MAC address at open time: the address Linux uses on this link, so the
+   * stack must pick a different one for itself. Undefined if it could not be read.
+   */
+  readonly kernelMac: Uint8Array | undefined;
+  private readonly handle: NativeTap;
+  private receiver: FrameReceiver | undefined;
+  private readonly onError: ((error: TapError) => void) | undefined;
+  private closed = false;
+
+  /** @internal Use `openTap`. */
+  constructor(addonModule: NativeAddon, name: string, opts: TapOptions) {
+    this.onError = opts.onError;
+    this.handle = addonModule.open(name, this.onBatch);
+    this.name = this.handle.name;
+    this.mtu = this.handle.mtu > 0 ? this.handle.mtu : DEFAULT_MTU;
+    this.kernelMac = this.handle.mac === null ? undefined : new Uint8Array(this.handle.mac);
+    if (opts.ref === false) this.handle.unref();
+  }
+
+  /** The file descriptor on /dev/net/tun (for diagnostics; do not read or close it). */
+  get fd(): number {
+    return this.handle.fd;
+  }
+
+  /** Writes one frame now. False when the kernel refused it (counted in `stats()`). */
+  send(frame: Uint8Array): boolean {
+    return this.handle.write(frame);
+  }
+
+  /** Writes frames in order; returns how many the kernel took. */
+  sendBatch(frames: readonly Uint8Array[]): number {
+    return this.handle.writeBatch(frames);
+  }
+
+  /** Sets the receiver; reading starts with the first one (frames wait in the kernel until then). */
+  setReceiver(receiver: FrameReceiver): void {
+    this.receiver = receiver;
+    if (!this.closed) this.handle.start();
+  }
+
+  /** Counters since open. */
+  stats(): TapStats {
+    return this.handle.stats();
+  }
+
+  /** Lets an open device keep the process alive (the default). */
+  ref(): this {
+    this.handle.ref();
+    return this;
+  }
+
+  /** Lets the process exit while the device is open. */
+  unref(): this {
+    this.handle.unref();
+    return this;
+  }
+
+  /** Detaches from the interface. A device created by `openTap` disappears; a persistent one stays. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.receiver = undefined;
+    this.handle.close();
+  }
+
+  private readonly onBatch: NativeCallback = (batch, count, errno) => {
+    if (batch === null) {
+      const error = new TapError(
+        "WIRESTACK_ERR_TAP_OPEN",
+        `TAP device ${this.name} failed while open (errno ${errno}); receiving stopped`,
+        errno,
+        "read",
+      );
+      this.onError?.(error);
+      return;
+    }
+    const receiver = this.receiver;
+    if (receiver === undefined) return;
+    const ends = this.handle.ends;
+    const frames = new Array<Uint8Array>(count);
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const end = ends[i] as number;
+      frames[i] = new Uint8Array(batch.buffer, batch.byteOffset + start, end - start);
+      start = end;
+    }
+    receiver(frames);
+  };
+}
+
+/**
+ * Creates TAP interface `name`, or attaches to it if it exists (e.g. made beforehand with
+ * `ip tuntap add dev NAME mode tap user $USER`, which lets a non-root user open it).
+ * Throws `TapError` with a code of `TapErrorCode` and a message that says what to do.
+ */
+export function openTapSync(name: string, opts: TapOptions = {}): TapDevice {
+  if (typeof name !== "string") {
+    throw new TapError("WIRESTACK_ERR_TAP_NAME", `TAP device name must be a string, got ${typeof name}`);
+  }
+  const loaded = loadAddon();
+  if (loaded instanceof Error) {
+    throw new TapError(
+      "WIRESTACK_ERR_TAP_UNAVAILABLE",
+      "TAP support is unavailable: the native addon (native/build/Release/tap.node) is not built. " +
+        "Install a C compiler, python3 and make, then run `npm rebuild` or `node scripts/build-native.mjs`",
+      undefined,
+      undefined,
+      { cause: loaded },
+    );
+  }
+  try {
+    return new TapDevice(loaded, name, opts);
+  } catch (e) {
+    throw toTapError(e);
+  }
+}
+
+/** `openTapSync` as a promise (opening is immediate; the promise form fits `createStack`). */
+export async function openTap(name: string, opts: TapOptions = {}): Promise<TapDevice> {
+  return openTapSync(name, opts);
+}
