@@ -7,7 +7,7 @@ import { readFileSync, writeSync } from "node:fs";
 import { CaptureReader } from "../pcap/reader.ts";
 import { LINKTYPE } from "../pcap/pcap.ts";
 import { WireError } from "../wire/error.ts";
-import { UsageError, parseArgs } from "../cli.ts";
+import { UsageError, parseArgs } from "../cli/args.ts";
 import { dissectFrame } from "./dissect.ts";
 import { LineFormatter } from "./format.ts";
 import { frameJson } from "./json.ts";
@@ -36,7 +36,10 @@ export async function runDecode(argv: readonly string[]): Promise<number> {
   if (file === undefined || args.positional.length > 1) throw new UsageError("usage: wirestack decode FILE [--json] [-e] [-S]");
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(file);
+    const buf = readFileSync(file);
+    // A plain Uint8Array over the same memory: its subarrays (one or more per frame) skip Buffer's
+    // subarray wrapper, which costs more than the view itself.
+    bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
   } catch (err) {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }

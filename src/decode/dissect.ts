@@ -44,8 +44,23 @@ export type Layer =
       readonly chain: readonly Ipv6ChainEntry[];
       readonly upperLayer: number;
     }
-  | { readonly name: "icmpv4"; readonly repr: Icmpv4Repr; readonly checksum: ChecksumStatus; readonly length: number }
-  | { readonly name: "icmpv6"; readonly repr: Icmpv6Repr; readonly checksum: ChecksumStatus; readonly length: number }
+  | {
+      readonly name: "icmpv4";
+      readonly repr: Icmpv4Repr;
+      /** The Type and Code octets as sent, whatever `repr.kind` makes of them. */
+      readonly type: number;
+      readonly code: number;
+      readonly checksum: ChecksumStatus;
+      readonly length: number;
+    }
+  | {
+      readonly name: "icmpv6";
+      readonly repr: Icmpv6Repr;
+      readonly type: number;
+      readonly code: number;
+      readonly checksum: ChecksumStatus;
+      readonly length: number;
+    }
   | { readonly name: "udp"; readonly repr: UdpRepr; readonly length: number; readonly checksum: ChecksumStatus }
   | { readonly name: "tcp"; readonly repr: TcpRepr; readonly headerLen: number; readonly checksum: ChecksumStatus };
 
@@ -74,19 +89,27 @@ export interface Dissection {
 
 // Scratch space for frames shorter than they were on the wire: reused, so snap-length-truncated
 // captures (the common `tcpdump -s 128` case) cost a copy, not an allocation.
+// Only the first `…Dirty` bytes of a scratch can be non-zero (nothing writes into a scratch but
+// `extendTo`), so each frame clears what the previous copy left rather than its whole length.
 let frameScratch = new Uint8Array(65536 + 64);
 let innerScratch = new Uint8Array(65536 + 64);
+let frameDirty = 0;
+let innerDirty = 0;
 
 function extendTo(bytes: Uint8Array, length: number, inner: boolean): Uint8Array {
   if (bytes.length >= length) return bytes;
   let scratch = inner ? innerScratch : frameScratch;
+  let dirty = inner ? innerDirty : frameDirty;
   if (scratch.length < length) {
     scratch = new Uint8Array(length);
+    dirty = 0;
     if (inner) innerScratch = scratch;
     else frameScratch = scratch;
   }
   scratch.set(bytes, 0);
-  scratch.fill(0, bytes.length, length);
+  if (dirty > bytes.length) scratch.fill(0, bytes.length, dirty);
+  if (inner) innerDirty = bytes.length;
+  else frameDirty = bytes.length;
   return scratch.subarray(0, length);
 }
 
@@ -168,7 +191,7 @@ function dissectIpv4(d: Dissection, bytes: Uint8Array, captured: number): void {
   }
   const ph: PseudoHeader = { family: 4, src: ip.src, dst: ip.dst };
   const complete = !fragmented && captured >= length;
-  dissectUpper(d, ip.protocol, ip.payload, ph, complete);
+  dissectUpper(d, ip.protocol, ip.payload, ph, complete, captured - headerLen);
 }
 
 function dissectIpv6(d: Dissection, bytes: Uint8Array, captured: number): void {
@@ -199,14 +222,22 @@ function dissectIpv6(d: Dissection, bytes: Uint8Array, captured: number): void {
   }
   const ph: PseudoHeader = { family: 6, src: ip.src, dst: ip.dst };
   const complete = frag === undefined && captured >= 40 + ip.payload.length;
-  dissectUpper(d, chain.upperLayer, upperBytes, ph, complete);
+  dissectUpper(d, chain.upperLayer, upperBytes, ph, complete, captured - 40 - chain.payloadOffset);
 }
 
 /**
  * Transport and ICMP. `complete` is false when `bytes` is only part of the datagram (a first fragment,
  * or a capture cut short), so checksums cannot be checked and length fields may point past the end.
+ * `captured` counts the real (not zero-filled) bytes at the start of `bytes`.
  */
-function dissectUpper(d: Dissection, protocol: number, bytes: Uint8Array, ph: PseudoHeader, complete: boolean): void {
+function dissectUpper(
+  d: Dissection,
+  protocol: number,
+  bytes: Uint8Array,
+  ph: PseudoHeader,
+  complete: boolean,
+  captured: number,
+): void {
   switch (protocol) {
     case IP_PROTOCOL_TCP: {
       const tcp = parseTcp(bytes);
@@ -214,9 +245,14 @@ function dissectUpper(d: Dissection, protocol: number, bytes: Uint8Array, ph: Ps
         d.error = tcp;
         return;
       }
-      const v = TcpView.check(bytes) as TcpView;
-      const checksum: ChecksumStatus = complete ? (v.verifyChecksum(ph) ? "good" : "bad") : "unverified";
-      d.layers.push({ name: "tcp", repr: tcp, headerLen: v.headerLen, checksum });
+      // parseTcp succeeded, so Data Offset is sound; a view is built only to verify the checksum.
+      const headerLen = bytes.length - tcp.payload.length;
+      const checksum: ChecksumStatus = complete
+        ? (TcpView.check(bytes) as TcpView).verifyChecksum(ph)
+          ? "good"
+          : "bad"
+        : "unverified";
+      d.layers.push({ name: "tcp", repr: tcp, headerLen, checksum });
       if (tcp.options instanceof WireError) d.error = tcp.options;
       return;
     }
@@ -233,7 +269,9 @@ function dissectUpper(d: Dissection, protocol: number, bytes: Uint8Array, ph: Ps
         return;
       }
       let checksum: ChecksumStatus;
-      if (v.checksum === 0 && ph.family === 4) checksum = "not-present";
+      // RFC 768: zero means "no checksum" over IPv4 — but only if the zero was captured, not supplied.
+      if (captured < 8) checksum = "unverified";
+      else if (v.checksum === 0 && ph.family === 4) checksum = "not-present";
       else if (!complete) checksum = "unverified";
       else checksum = v.verifyChecksum(ph) ? "good" : "bad";
       d.layers.push({
@@ -252,7 +290,7 @@ function dissectUpper(d: Dissection, protocol: number, bytes: Uint8Array, ph: Ps
       }
       const v = Icmpv4View.check(bytes) as Icmpv4View;
       const checksum: ChecksumStatus = complete ? (v.verifyChecksum() ? "good" : "bad") : "unverified";
-      d.layers.push({ name: "icmpv4", repr: icmp, checksum, length: bytes.length });
+      d.layers.push({ name: "icmpv4", repr: icmp, type: v.type, code: v.code, checksum, length: bytes.length });
       return;
     }
     case IP_PROTOCOL_ICMPV6: {
@@ -264,7 +302,7 @@ function dissectUpper(d: Dissection, protocol: number, bytes: Uint8Array, ph: Ps
       }
       const v = Icmpv6View.check(bytes) as Icmpv6View;
       const checksum: ChecksumStatus = complete ? (v.verifyChecksum(ph) ? "good" : "bad") : "unverified";
-      d.layers.push({ name: "icmpv6", repr: icmp, checksum, length: bytes.length });
+      d.layers.push({ name: "icmpv6", repr: icmp, type: v.type, code: v.code, checksum, length: bytes.length });
       return;
     }
     default:

@@ -11,10 +11,10 @@ import { macToString } from "../wire/mac.ts";
 import { ipv4ToString, ipv6ToString } from "../wire/ip-address.ts";
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG, tcpFlagsString, type TcpOption } from "../wire/tcp.ts";
 import type { ArpRepr } from "../wire/arp.ts";
-import type { EthernetHeader } from "../wire/ethernet.ts";
+import type { EthernetHeader, VlanTag } from "../wire/ethernet.ts";
 import type { Icmpv4Repr } from "../wire/icmpv4.ts";
 import type { Icmpv6Repr } from "../wire/icmpv6.ts";
-import type { LlcRepr } from "../wire/llc.ts";
+import { LLC_S, LLC_U, llcEtherType, type LlcRepr } from "../wire/llc.ts";
 import { WireError } from "../wire/error.ts";
 import { dissectFrame, type Dissection, type Layer } from "./dissect.ts";
 
@@ -46,6 +46,14 @@ function hex4(n: number): string {
 /** Formats decoded frames into lines, keeping the per-connection state tcpdump keeps. */
 export class LineFormatter {
   private readonly tcpBases = new Map<string, { seq: number; ack: number }>();
+  private recent0Ports = -1;
+  private recent0Src = "";
+  private recent0Dst = "";
+  private recent0Base: { seq: number; ack: number } | undefined = undefined;
+  private recent1Ports = -1;
+  private recent1Src = "";
+  private recent1Dst = "";
+  private recent1Base: { seq: number; ack: number } | undefined = undefined;
   private lastSec = -1;
   private secPrefix = "";
 
@@ -71,74 +79,70 @@ export class LineFormatter {
       const ss = day % 60;
       this.secPrefix = `${pad2(hh)}:${pad2(mm)}:${pad2(ss)}.`;
     }
-    return this.secPrefix + String(Math.floor(nsec / 1000)).padStart(6, "0");
+    return this.secPrefix + pad6(Math.floor(nsec / 1000));
   }
 
   private body(d: Dissection): string {
-    const layers = d.layers;
-    let out = "";
-    let i = 0;
-    const first = layers[0];
-    if (first === undefined) return `[|ether: ${reasonOf(d.error)}]`;
-    if (first.name === "eth") {
-      const eth = first.repr;
-      if (this.opts.link) out += `${this.linkHeader(eth, d.len)}: `;
-      else if (eth.tag) out += `${vlanText(eth)}, `;
-      i = 1;
-      const next = layers[1];
-      if (eth.kind === "ieee802.3" && next?.name !== "llc") out += `802.3, length ${eth.length}`;
-      if (eth.kind === "ethernet-ii" && next === undefined && d.error === undefined) {
+    const first = d.layers[0];
+    if (first === undefined || first.name !== "eth") return `[|ether: ${reasonOf(d.error)}]`;
+    const eth = first.repr;
+    const link = this.opts.link === true;
+    let out = link ? this.linkHeader(eth, d.len) : "";
+    let i = 1;
+    const second = d.layers[1];
+    if (second?.name === "llc") {
+      const llc = llcText(second.repr, link);
+      out += llc.text;
+      if (!llc.inner) return withMarker(out, d.error);
+      i = 2;
+    } else if (eth.kind === "ieee802.3") {
+      if (!link) out += `802.3, length ${eth.length}`;
+      return withMarker(out, d.error);
+    }
+    const layer = d.layers[i];
+    if (layer === undefined) {
+      // An EtherType we do not decode: tcpdump names it (with -e the link header already did).
+      if (!link && d.error === undefined && eth.kind === "ethernet-ii") {
         out += `ethertype ${ETHERTYPE_NAMES[eth.etherType] ?? "Unknown"} (${hex4(eth.etherType)}), length ${d.len}`;
       }
+      return withMarker(out, d.error);
     }
-    for (; i < layers.length; i++) {
-      const layer = layers[i] as Layer;
-      const rest = layers.slice(i + 1);
-      const text = this.layerText(layer, rest, d);
-      if (text === undefined) continue;
-      out += text;
-      if (layer.name === "llc" && rest.length > 0) out += ", ";
-      if (layer.name === "ipv4" || layer.name === "ipv6" || layer.name === "tcp" || layer.name === "udp") break;
-      if (layer.name === "icmpv4" || layer.name === "icmpv6" || layer.name === "arp") break;
-    }
-    if (d.error) out += `${out.length > 0 ? " " : ""}[|${d.error.layer}: ${d.error.reason}${d.error.detail ? ` ${d.error.detail}` : ""}]`;
-    return out;
+    const text = this.layerText(layer, d.layers.slice(i + 1), d);
+    return withMarker(out + (text ?? ""), d.error);
   }
 
+  /**
+   * tcpdump -e's link header, through the separator before the payload: print-ether.c prints the
+   * 802.3 length field (not the frame length) and, for a tagged frame, the tags inline ending in ", ".
+   */
   private linkHeader(eth: EthernetHeader, len: number): string {
-    let s = `${macToString(eth.src)} > ${macToString(eth.dst)}`;
-    if (eth.kind === "ieee802.3") return `${s}, 802.3, length ${len}`;
-    if (eth.tag) {
-      const outer = eth.outerTag ?? eth.tag;
-      s += `, ethertype ${ETHERTYPE_NAMES[outer.tpid] ?? "Unknown"} (${hex4(outer.tpid)}), length ${len}: ${vlanText(eth)}`;
-      return s;
-    }
-    return `${s}, ethertype ${ETHERTYPE_NAMES[eth.etherType] ?? "Unknown"} (${hex4(eth.etherType)}), length ${len}`;
+    const s = `${macToString(eth.src)} > ${macToString(eth.dst)}`;
+    if (eth.kind === "ieee802.3" && !eth.tag) return `${s}, 802.3, length ${eth.length}: `;
+    const first = eth.outerTag ?? eth.tag;
+    if (first) return `${s}, ethertype ${etherTypeText(first.tpid)}, length ${len}: ${vlanText(eth)}, `;
+    return `${s}, ethertype ${etherTypeText(eth.kind === "ethernet-ii" ? eth.etherType : 0)}, length ${len}: `;
   }
 
-  /** Text for one layer; transport layers are printed together with their IP layer. */
+  /** Text for the network layer and what it carries. Without -e, tcpdump names the protocol first. */
   private layerText(layer: Layer, rest: readonly Layer[], d: Dissection): string | undefined {
+    const link = this.opts.link === true;
     switch (layer.name) {
-      case "eth":
-        return undefined;
-      case "llc":
-        return llcText(layer.repr, d.len);
       case "arp":
-        return `ARP, ${arpText(layer.repr)}`;
+        return `${link ? "" : "ARP, "}${arpText(layer.repr)}`;
       case "ipv4": {
         const ip = layer.repr;
-        const src = ipv4ToString(ip.src);
-        const dst = ipv4ToString(ip.dst);
-        const upper = rest[0];
-        if (d.fragment && d.fragment.offset !== 0) {
-          return `IP ${src} > ${dst}: ${PROTOCOL_NAMES[ip.protocol] === undefined ? "ip-proto-" : "ip-proto-"}${ip.protocol}`;
-        }
-        return `IP ${this.upperText(src, dst, upper, ip.protocol, ip.payload.length, "")}`;
+        const src = ipv4Text(ip.src);
+        const dst = ipv4Text(ip.dst);
+        const name = link ? "" : "IP ";
+        // print-ip.c: a later fragment's bytes cannot be dissected on their own.
+        if (d.fragment && d.fragment.offset !== 0) return `${name}${src} > ${dst}: ip-proto-${ip.protocol}`;
+        return `${name}${this.upperText(src, dst, rest[0], ip.protocol, ip.payload.length, "")}`;
       }
       case "ipv6": {
         const ip = layer.repr;
         const src = ipv6ToString(ip.src);
         const dst = ipv6ToString(ip.dst);
+        const name = link ? "" : "IP6 ";
         let ext = "";
         for (const h of layer.chain) {
           if (h.kind === "hop-by-hop") ext += "HBH ";
@@ -146,9 +150,9 @@ export class LineFormatter {
           else if (h.kind === "routing") ext += `srcrt (type ${h.routingType}, segleft ${h.segmentsLeft}) `;
           else if (h.kind === "fragment") ext += `frag (${h.fragmentOffset}|${d.fragment?.length ?? 0}) `;
         }
-        if (d.fragment && d.fragment.offset !== 0) return `IP6 ${src} > ${dst}: ${ext.trimEnd()}`;
+        if (d.fragment && d.fragment.offset !== 0) return `${name}${src} > ${dst}: ${ext.trimEnd()}`;
         const upperLen = d.fragment ? d.fragment.length : undefined;
-        return `IP6 ${this.upperText(src, dst, rest[0], layer.upperLayer, upperLen ?? -1, ext)}`;
+        return `${name}${this.upperText(src, dst, rest[0], layer.upperLayer, upperLen ?? -1, ext)}`;
       }
       default:
         return undefined;
@@ -174,17 +178,41 @@ export class LineFormatter {
     }
   }
 
+  /**
+   * The remembered base of a conversation. The last two found are kept aside: a bulk transfer
+   * alternates data and ACKs, so most segments need neither a key string nor a Map lookup. Callers
+   * forget them (ports -1) whenever `tcpBases` changes.
+   */
+  private tcpBase(src: string, dst: string, srcPort: number, dstPort: number): { seq: number; ack: number } | undefined {
+    const ports = srcPort * 65536 + dstPort;
+    if (ports === this.recent0Ports && src === this.recent0Src && dst === this.recent0Dst) return this.recent0Base;
+    if (ports === this.recent1Ports && src === this.recent1Src && dst === this.recent1Dst) return this.recent1Base;
+    const base = this.tcpBases.get(src + "." + srcPort + ">" + dst + "." + dstPort);
+    if (base !== undefined) {
+      this.recent1Ports = this.recent0Ports;
+      this.recent1Src = this.recent0Src;
+      this.recent1Dst = this.recent0Dst;
+      this.recent1Base = this.recent0Base;
+      this.recent0Ports = ports;
+      this.recent0Src = src;
+      this.recent0Dst = dst;
+      this.recent0Base = base;
+    }
+    return base;
+  }
+
   private tcpText(src: string, dst: string, layer: Extract<Layer, { name: "tcp" }>): string {
     const t = layer.repr;
     const flags = t.flags;
     let seq = t.seq;
     let ack = t.ack;
     if (!this.opts.absoluteSeq && flags & TCP_ACK) {
-      const fwd = `${src}.${t.srcPort}>${dst}.${t.dstPort}`;
-      const rev = `${dst}.${t.dstPort}>${src}.${t.srcPort}`;
-      const mine = this.tcpBases.get(fwd);
-      if (mine === undefined || flags & TCP_SYN) {
+      const mine = flags & TCP_SYN ? undefined : this.tcpBase(src, dst, t.srcPort, t.dstPort);
+      if (mine === undefined) {
         // print-tcp.c: a new conversation, or a SYN restarting one: remember, print absolute.
+        const fwd = src + "." + t.srcPort + ">" + dst + "." + t.dstPort;
+        const rev = dst + "." + t.dstPort + ">" + src + "." + t.srcPort;
+        this.recent0Ports = this.recent1Ports = -1;
         this.tcpBases.set(fwd, { seq, ack: (ack - 1) >>> 0 });
         this.tcpBases.set(rev, { seq: (ack - 1) >>> 0, ack: seq });
         if (this.tcpBases.size > 200_000) this.tcpBases.clear(); // bound the memory of a huge capture
@@ -194,7 +222,7 @@ export class LineFormatter {
       }
     }
     const len = t.payload.length;
-    let s = `Flags [${tcpFlagsString(flags)}]`;
+    let s = flagsText(flags);
     if (len > 0 || flags & (TCP_SYN | TCP_FIN | TCP_RST)) {
       s += len > 0 ? `, seq ${seq}:${(seq + len) >>> 0}` : `, seq ${seq}`;
     }
@@ -202,7 +230,11 @@ export class LineFormatter {
     s += `, win ${t.window}`;
     if (flags & TCP_URG) s += `, urg ${t.urgentPointer}`;
     if (t.options instanceof WireError) s += ", options [bad opts]";
-    else if (t.options.length > 0) s += `, options [${t.options.map(tcpOptionText).join(",")}]`;
+    else if (t.options.length > 0) {
+      s += ", options [";
+      for (let k = 0; k < t.options.length; k++) s += (k === 0 ? "" : ",") + tcpOptionText(t.options[k] as TcpOption);
+      s += "]";
+    }
     return `${s}, length ${len}`;
   }
 }
@@ -211,16 +243,60 @@ function pad2(n: number): string {
   return n < 10 ? `0${n}` : String(n);
 }
 
+/** 0..999999 as six digits: the microseconds of a timestamp, once per line. */
+function pad6(n: number): string {
+  if (n >= 100000) return String(n);
+  if (n >= 10000) return "0" + n;
+  if (n >= 1000) return "00" + n;
+  if (n >= 100) return "000" + n;
+  if (n >= 10) return "0000" + n;
+  return "00000" + n;
+}
+
+// A capture holds few addresses and many frames: each text form is built once. Bounded so a scan
+// across millions of addresses cannot grow it without limit.
+const ipv4Texts = new Map<number, string>();
+
+function ipv4Text(addr: number): string {
+  let s = ipv4Texts.get(addr);
+  if (s === undefined) {
+    if (ipv4Texts.size >= 4096) ipv4Texts.clear();
+    s = ipv4ToString(addr);
+    ipv4Texts.set(addr, s);
+  }
+  return s;
+}
+
+// "Flags [S.]" for each of the 4096 values of the 12 flag bits, built on first use.
+const flagsTexts: (string | undefined)[] = [];
+
+function flagsText(flags: number): string {
+  return (flagsTexts[flags] ??= `Flags [${tcpFlagsString(flags)}]`);
+}
+
 function reasonOf(e: WireError | undefined): string {
   return e ? `${e.reason}` : "empty";
 }
 
+function etherTypeText(type: number): string {
+  return `${ETHERTYPE_NAMES[type] ?? "Unknown"} (${hex4(type)})`;
+}
+
+/** print-vlan: each tag as "vlan V, p P[, DEI]" followed by the type it carries. */
 function vlanText(eth: EthernetHeader): string {
   const tag = eth.tag;
   if (!tag) return "";
-  const outer = eth.outerTag ? `vlan ${eth.outerTag.vid}, p ${eth.outerTag.pcp}, ` : "";
-  const inner = eth.kind === "ethernet-ii" ? eth.etherType : 0;
-  return `${outer}vlan ${tag.vid}, p ${tag.pcp}${tag.dei ? ", DEI" : ""}, ethertype ${ETHERTYPE_NAMES[inner] ?? "Unknown"} (${hex4(inner)})`;
+  const tci = (t: VlanTag): string => `vlan ${t.vid}, p ${t.pcp}${t.dei ? ", DEI" : ""}`;
+  const outer = eth.outerTag ? `${tci(eth.outerTag)}, ethertype ${etherTypeText(tag.tpid)}, ` : "";
+  const inner = eth.kind === "ethernet-ii" ? `ethertype ${etherTypeText(eth.etherType)}` : `802.3, length ${eth.length}`;
+  return `${outer}${tci(tag)}, ${inner}`;
+}
+
+/** Appends the marker of a frame that stopped decoding early: `[|layer: reason detail]`. */
+function withMarker(out: string, error: WireError | undefined): string {
+  if (error === undefined) return out.endsWith(": ") || out.endsWith(", ") ? out.slice(0, -2) : out;
+  const marker = `[|${error.layer}: ${error.reason}${error.detail ? ` ${error.detail}` : ""}]`;
+  return out.length === 0 ? marker : out.endsWith(" ") ? out + marker : `${out} ${marker}`;
 }
 
 function tcpOptionText(o: TcpOption): string {
@@ -266,19 +342,79 @@ function arpText(a: ArpRepr): string {
   }
 }
 
-function llcText(l: LlcRepr, len: number): string {
+/** tcpdump's names for the SAPs it knows (llc.h, `llc_values`). */
+const SAP_NAMES: Record<number, string> = {
+  0x00: "Null",
+  0x02: "802.1B I",
+  0x03: "802.1B G",
+  0x04: "SNA",
+  0x06: "IP",
+  0x0e: "ProWay NM",
+  0x42: "STP",
+  0x4e: "RS511",
+  0x7e: "ISO8208",
+  0x8e: "ProWay",
+  0xaa: "SNAP",
+  0xe0: "IPX",
+  0xf0: "NetBeui",
+  0xfe: "OSI",
+  0xff: "Global",
+};
+
+/** STP protocol versions as print-stp.c names them. */
+const STP_VERSIONS: Record<number, string> = { 0: "802.1d", 2: "802.1w", 3: "802.1s", 4: "SPB" };
+
+/** The control field as on the wire: one octet (U), or two read little-endian as print-llc.c does (I, S). */
+function llcControlValue(c: LlcRepr["control"]): number {
+  switch (c.format) {
+    case "u":
+      return (c.kind === "unknown" ? c.value : LLC_U[c.kind]) | (c.pf ? 0x10 : 0);
+    case "s":
+      return (c.kind === "unknown" ? c.value : LLC_S[c.kind]) | (((c.nr << 1) | (c.pf ? 1 : 0)) << 8);
+    case "i":
+      return (c.ns << 1) | (((c.nr << 1) | (c.pf ? 1 : 0)) << 8);
+  }
+}
+
+/**
+ * The LLC part of a line. `inner` says whether an EtherType's layers follow (SNAP with an EtherType
+ * OUI). As print-llc.c: with -e the LLC header is spelled out; without it, SNAP-encapsulated IP and
+ * STP print as if the LLC header were not there. STP BPDU fields are not decoded: only the version
+ * and length print (tcpdump adds the BPDU details between them).
+ */
+function llcText(l: LlcRepr, link: boolean): { text: string; inner: boolean } {
   const c = l.control;
+  const len = l.payload.length;
+  const isStp = l.dsap === 0x42 && l.ssap === 0x42 && c.format === "u" && c.kind === "ui";
+  const etherType = llcEtherType(l);
+  if (link) {
+    const value = llcControlValue(c);
+    const sap = (v: number): string => `${SAP_NAMES[v] ?? "Unknown"} (0x${v.toString(16).padStart(2, "0")})`;
+    const ctrl = c.format === "u" ? `0x${value.toString(16).padStart(2, "0")}` : `0x${value.toString(16).padStart(4, "0")}`;
+    const head = `LLC, dsap ${sap(l.dsap)} ${l.dsapGroup ? "Group" : "Individual"}, ssap ${sap(l.ssap)} ${l.response ? "Response" : "Command"}, ctrl ${ctrl}: `;
+    if (isStp) return { text: head + stpText(l.payload), inner: false };
+    if (l.snap) {
+      const ouiName = l.snap.oui === 0 ? "Ethernet" : l.snap.oui === 0xf8 ? "Cisco bridged" : "Unknown";
+      const proto = etherType !== undefined ? `ethertype ${etherTypeText(etherType)}` : `pid Unknown (${hex4(l.snap.protocolId)})`;
+      return { text: `${head}oui ${ouiName} (${hex6(l.snap.oui)}), ${proto}, length ${len}: `, inner: etherType !== undefined };
+    }
+    return { text: `${head}length ${len}`, inner: false };
+  }
+  if (isStp) return { text: stpText(l.payload), inner: false };
+  if (etherType !== undefined) return { text: "", inner: true };
   const ctrl = c.format === "i" ? `I N(S) ${c.ns} N(R) ${c.nr}` : c.kind === "unknown" ? `${c.format.toUpperCase()} 0x${c.value.toString(16)}` : c.kind.toUpperCase();
   let s = `LLC, dsap 0x${l.dsap.toString(16).padStart(2, "0")}${l.dsapGroup ? " Group" : " Individual"}, ssap 0x${l.ssap
     .toString(16)
     .padStart(2, "0")}${l.response ? " Response" : " Command"}, ctrl ${ctrl}${c.pf ? (l.response ? " F" : " P") : ""}`;
-  if (l.dsap === 0x42 && l.ssap === 0x42) s += ": STP";
-  if (l.snap) {
-    s += `, SNAP oui ${hex6(l.snap.oui)}, protocol ${hex4(l.snap.protocolId)}`;
-  } else {
-    s += `, length ${len}`;
-  }
-  return s;
+  s += l.snap ? `, SNAP oui ${hex6(l.snap.oui)}, protocol ${hex4(l.snap.protocolId)}` : `, length ${len}`;
+  return { text: s, inner: false };
+}
+
+/** "STP 802.1d, length 35": the BPDU's protocol version (IEEE 802.1D §9.3) and length. */
+function stpText(bpdu: Uint8Array): string {
+  const version = bpdu.length >= 3 ? (bpdu[2] as number) : undefined;
+  const name = version === undefined ? "[|stp]" : (STP_VERSIONS[version] ?? `Unknown STP protocol (0x${version.toString(16).padStart(2, "0")})`);
+  return `STP ${name}, length ${bpdu.length}`;
 }
 
 function hex6(n: number): string {

@@ -70,9 +70,9 @@ function layerJson(layer: Layer): Json {
       };
     }
     case "icmpv4":
-      return { ...(plain(layer.repr, "", 4) as object), checksum: layer.checksum, length: layer.length };
+      return { type: layer.type, code: layer.code, ...(plain(layer.repr, "", 4) as object), checksum: layer.checksum, length: layer.length };
     case "icmpv6":
-      return { ...(plain(layer.repr, "", 6) as object), checksum: layer.checksum, length: layer.length };
+      return { type: layer.type, code: layer.code, ...(plain(layer.repr, "", 6) as object), checksum: layer.checksum, length: layer.length };
     case "udp":
       return { ...(plain(layer.repr, "", 0) as object), length: layer.length, checksum: layer.checksum };
     case "tcp":

@@ -91,26 +91,27 @@ export type EthernetHeader =
  */
 export type EthernetRepr = EthernetHeader & { readonly payload: Uint8Array };
 
+// Big-endian 16-bit read straight from the bytes: a DataView per frame costs more than the few
+// fields read through it.
+function be16(b: Uint8Array, at: number): number {
+  return ((b[at] as number) << 8) | (b[at + 1] as number);
+}
+
 /** Zero-copy view over an Ethernet frame whose header and tags have been checked. */
 export class EthernetView {
-  private readonly view: DataView;
-
   private constructor(
     readonly bytes: Uint8Array,
     /** Tags present, 0–2. */
     readonly tagCount: number,
-  ) {
-    this.view = dataView(bytes);
-  }
+  ) {}
 
   /** Checks the header, the tags and (for 802.3) the length field against the bytes present. */
   static check(bytes: Uint8Array): EthernetView | WireError {
     if (bytes.length < ETHERNET_HEADER_LEN) {
       return new WireError("ethernet", "truncated", `${bytes.length} < ${ETHERNET_HEADER_LEN} bytes`);
     }
-    const dv = dataView(bytes);
     let tags = 0;
-    let type = dv.getUint16(TYPE);
+    let type = be16(bytes, TYPE);
     // IEEE 802.1Q §9.5: an S-tag (0x88a8) may precede the C-tag (0x8100); a C-tag is innermost.
     while (tags < MAX_TAGS && (type === ETHERTYPE_VLAN || (tags === 0 && type === ETHERTYPE_QINQ))) {
       const next = TYPE + (tags + 1) * VLAN_TAG_LEN;
@@ -118,7 +119,7 @@ export class EthernetView {
         return new WireError("ethernet", "truncated", `802.1Q tag ${tags + 1} needs ${next + 2} > ${bytes.length} bytes`);
       }
       tags++;
-      type = dv.getUint16(next);
+      type = be16(bytes, next);
     }
     const v = new EthernetView(bytes, tags);
     const headerLen = v.headerLen;
@@ -145,7 +146,7 @@ export class EthernetView {
   }
   /** The Type/Length field after the tags. */
   get typeOrLength(): number {
-    return this.view.getUint16(this.headerLen - 2);
+    return be16(this.bytes, this.headerLen - 2);
   }
   /** True for IEEE 802.3 length framing (an LLC PDU follows). */
   get isIeee8023(): boolean {
@@ -167,9 +168,9 @@ export class EthernetView {
 
   private tagAt(index: number): VlanTag {
     const at = TYPE + index * VLAN_TAG_LEN;
-    const tci = this.view.getUint16(at + 2);
+    const tci = be16(this.bytes, at + 2);
     // IEEE 802.1Q §9.6: TCI = PCP (3 bits) | DEI (1 bit) | VID (12 bits).
-    return { tpid: this.view.getUint16(at), pcp: tci >>> 13, dei: (tci & 0x1000) !== 0, vid: tci & 0x0fff };
+    return { tpid: be16(this.bytes, at), pcp: tci >>> 13, dei: (tci & 0x1000) !== 0, vid: tci & 0x0fff };
   }
 }
 
@@ -177,11 +178,11 @@ export class EthernetView {
 export function parseEthernet(bytes: Uint8Array): EthernetRepr | WireError {
   const v = EthernetView.check(bytes);
   if (v instanceof WireError) return v;
-  const common = { dst: v.dst, src: v.src, tag: v.tag, outerTag: v.outerTag, payload: v.payload };
   const typeOrLength = v.typeOrLength;
-  return v.isIeee8023
-    ? { kind: "ieee802.3", length: typeOrLength, ...common }
-    : { kind: "ethernet-ii", etherType: typeOrLength, ...common };
+  // Literals rather than a spread of the common fields: one shape per kind, built without a copy.
+  return typeOrLength <= ETHERNET_MAX_LENGTH_FIELD
+    ? { kind: "ieee802.3", length: typeOrLength, dst: v.dst, src: v.src, tag: v.tag, outerTag: v.outerTag, payload: v.payload }
+    : { kind: "ethernet-ii", etherType: typeOrLength, dst: v.dst, src: v.src, tag: v.tag, outerTag: v.outerTag, payload: v.payload };
 }
 
 /** Header bytes `emitEthernet` writes for `repr`: 14 plus 4 per tag. */

@@ -144,13 +144,15 @@ export function ipv4OptionType(option: Ipv4Option): number {
   }
 }
 
+// Big-endian 16-bit read straight from the bytes: a DataView per packet view costs more than the
+// few fields a receiver reads through it.
+function be16(b: Uint8Array, at: number): number {
+  return ((b[at] as number) << 8) | (b[at + 1] as number);
+}
+
 /** Zero-copy view over an IPv4 packet whose lengths have been checked. */
 export class Ipv4View {
-  private readonly view: DataView;
-
-  private constructor(readonly bytes: Uint8Array) {
-    this.view = dataView(bytes);
-  }
+  private constructor(readonly bytes: Uint8Array) {}
 
   /** Checks version, IHL and Total Length against each other and against the bytes present. */
   static check(bytes: Uint8Array): Ipv4View | WireError {
@@ -187,24 +189,24 @@ export class Ipv4View {
     return (this.bytes[TOS] as number) & 0x03;
   }
   get totalLength(): number {
-    return this.view.getUint16(TOTAL_LENGTH);
+    return be16(this.bytes, TOTAL_LENGTH);
   }
   get ident(): number {
-    return this.view.getUint16(IDENT);
+    return be16(this.bytes, IDENT);
   }
   /** RFC 791 §3.1: bit 0 of Flags, "reserved, must be zero"; receivers ignore it. */
   get reservedFlag(): boolean {
-    return (this.view.getUint16(FLAGS_FRAG) & FLAG_RESERVED) !== 0;
+    return (be16(this.bytes, FLAGS_FRAG) & FLAG_RESERVED) !== 0;
   }
   get dontFragment(): boolean {
-    return (this.view.getUint16(FLAGS_FRAG) & FLAG_DF) !== 0;
+    return (be16(this.bytes, FLAGS_FRAG) & FLAG_DF) !== 0;
   }
   get moreFragments(): boolean {
-    return (this.view.getUint16(FLAGS_FRAG) & FLAG_MF) !== 0;
+    return (be16(this.bytes, FLAGS_FRAG) & FLAG_MF) !== 0;
   }
   /** Fragment Offset in bytes (the field counts 8-octet units). */
   get fragmentOffset(): number {
-    return (this.view.getUint16(FLAGS_FRAG) & FRAG_MASK) * 8;
+    return (be16(this.bytes, FLAGS_FRAG) & FRAG_MASK) * 8;
   }
   get ttl(): number {
     return this.bytes[TTL] as number;
@@ -213,7 +215,7 @@ export class Ipv4View {
     return this.bytes[PROTOCOL] as number;
   }
   get checksum(): number {
-    return this.view.getUint16(CHECKSUM);
+    return be16(this.bytes, CHECKSUM);
   }
   get src(): Ipv4Address {
     return readIpv4(this.bytes, SRC);
@@ -279,7 +281,8 @@ export function parseIpv4(bytes: Uint8Array, opts: Ipv4ParseOptions = {}): Ipv4R
   if (!checksumOk && opts.strictChecksum !== false) {
     return new WireError("ipv4", "bad-checksum", `0x${v.checksum.toString(16)}`);
   }
-  let options = v.options();
+  // Most packets carry no options: they share one frozen empty list instead of allocating one.
+  let options = v.headerLen === IPV4_HEADER_LEN ? NO_IPV4_OPTIONS : v.options();
   if (options instanceof WireError) {
     if (opts.strictOptions !== false) return options;
     options = [{ kind: "malformed", bytes: v.optionsRaw, error: options }];
@@ -332,6 +335,8 @@ export function parseIpv4Options(area: Uint8Array): readonly Ipv4Option[] | Wire
   }
   return out;
 }
+
+const NO_IPV4_OPTIONS: readonly Ipv4Option[] = Object.freeze([]);
 
 /** Internet Timestamp flag codes by value; 2 and 4–15 are undefined (RFC 791 §3.1). */
 const TIMESTAMP_FLAGS: readonly (Ipv4TimestampFlag | undefined)[] = [

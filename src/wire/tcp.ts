@@ -110,13 +110,18 @@ const WINDOW = 14;
 const CHECKSUM = 16;
 const URGENT = 18;
 
+// Big-endian reads straight from the bytes: a decoder builds a view per segment, and a DataView
+// per view costs more than the handful of fields read through it.
+function be16(b: Uint8Array, at: number): number {
+  return ((b[at] as number) << 8) | (b[at + 1] as number);
+}
+function be32(b: Uint8Array, at: number): number {
+  return (((b[at] as number) << 24) | ((b[at + 1] as number) << 16) | ((b[at + 2] as number) << 8) | (b[at + 3] as number)) >>> 0;
+}
+
 /** Zero-copy view over a TCP segment whose header length has been checked. */
 export class TcpView {
-  private readonly view: DataView;
-
-  private constructor(readonly bytes: Uint8Array) {
-    this.view = dataView(bytes);
-  }
+  private constructor(readonly bytes: Uint8Array) {}
 
   /** Checks the fixed header and Data Offset against the bytes present. Options are not looked at. */
   static check(bytes: Uint8Array): TcpView | WireError {
@@ -130,16 +135,16 @@ export class TcpView {
   }
 
   get srcPort(): number {
-    return this.view.getUint16(SRC_PORT);
+    return be16(this.bytes, SRC_PORT);
   }
   get dstPort(): number {
-    return this.view.getUint16(DST_PORT);
+    return be16(this.bytes, DST_PORT);
   }
   get seq(): number {
-    return this.view.getUint32(SEQ);
+    return be32(this.bytes, SEQ);
   }
   get ack(): number {
-    return this.view.getUint32(ACK);
+    return be32(this.bytes, ACK);
   }
   /** Data Offset in bytes (the header including options). */
   get headerLen(): number {
@@ -147,17 +152,17 @@ export class TcpView {
   }
   /** The 12 bits after Data Offset: control bits and Rsrvd (see the module comment). */
   get flags(): number {
-    return this.view.getUint16(OFFSET_FLAGS) & TCP_FLAGS_MASK;
+    return be16(this.bytes, OFFSET_FLAGS) & TCP_FLAGS_MASK;
   }
   /** The Window field as sent, before any RFC 7323 scaling. */
   get window(): number {
-    return this.view.getUint16(WINDOW);
+    return be16(this.bytes, WINDOW);
   }
   get checksum(): number {
-    return this.view.getUint16(CHECKSUM);
+    return be16(this.bytes, CHECKSUM);
   }
   get urgentPointer(): number {
-    return this.view.getUint16(URGENT);
+    return be16(this.bytes, URGENT);
   }
   /** The raw option bytes, padding included (a view over the same bytes). */
   get optionBytes(): Uint8Array {
@@ -205,7 +210,6 @@ function optionError(reason: "truncated" | "bad-length", detail: string): WireEr
 export function parseTcpOptions(area: Uint8Array): readonly TcpOption[] | WireError {
   const n = area.length;
   if (n === 0) return NO_TCP_OPTIONS;
-  const view = dataView(area);
   const out: TcpOption[] = [];
   let i = 0;
   while (i < n) {
@@ -228,7 +232,7 @@ export function parseTcpOptions(area: Uint8Array): readonly TcpOption[] | WireEr
       case TCP_OPTION.mss:
         // RFC 9293 §3.2: MSS is 4 bytes long.
         if (len !== 4) return optionError("bad-length", `mss length ${len} != 4`);
-        out.push({ kind: "mss", mss: view.getUint16(i + 2) });
+        out.push({ kind: "mss", mss: be16(area, i + 2) });
         break;
       case TCP_OPTION.windowScale:
         // RFC 7323 §2.2: kind 3, length 3, shift.count (clamping to 14 is the connection's business, §2.3).
@@ -244,14 +248,14 @@ export function parseTcpOptions(area: Uint8Array): readonly TcpOption[] | WireEr
         // RFC 2018 §3: length 8n + 2, n ≥ 1 (at most 4 fit in 40 bytes of options).
         if (len < 10 || (len - 2) % 8 !== 0) return optionError("bad-length", `sack length ${len} != 8n+2`);
         const blocks: SackBlock[] = [];
-        for (let b = i + 2; b < i + len; b += 8) blocks.push({ left: view.getUint32(b), right: view.getUint32(b + 4) });
+        for (let b = i + 2; b < i + len; b += 8) blocks.push({ left: be32(area, b), right: be32(area, b + 4) });
         out.push({ kind: "sack", blocks });
         break;
       }
       case TCP_OPTION.timestamps:
         // RFC 7323 §3.2: kind 8, length 10, TSval, TSecr.
         if (len !== 10) return optionError("bad-length", `timestamps length ${len} != 10`);
-        out.push({ kind: "timestamps", tsVal: view.getUint32(i + 2), tsEcr: view.getUint32(i + 6) });
+        out.push({ kind: "timestamps", tsVal: be32(area, i + 2), tsEcr: be32(area, i + 6) });
         break;
       default:
         out.push({ kind: "unknown", code, data: area.subarray(i + 2, i + len) });
