@@ -187,7 +187,7 @@ export class Stack {
       sendRouterSolicitation: opts.routerSolicitation ?? true,
       ...(gw6 !== undefined ? { gateway: gw6 } : {}),
     });
-    this.ndp = new Ndp({ ipv6: this.ipv6, link: this.link });
+    this.ndp = new Ndp({ ipv6: this.ipv6 });
     this.icmpv6 = new Icmpv6({ ipv6: this.ipv6, ndp: this.ndp });
     this.udpLayer = new UdpLayer({ ipv4: this.ipv4, ipv6: this.ipv6, random: this.random.fork("udp") });
     this.pingId = this.random.fork("ping").nextInt(0x10000);
@@ -334,7 +334,21 @@ export class Stack {
         const ev = icmp.processIcmpv6(d, now);
         if (ev === undefined) return;
         if (ev.kind === "echo-reply") this.pingReply(`6/${ipv6ToString(ev.src)}/${ev.id}/${ev.seq}`, now);
-        else if (ev.kind === "error") this.udpLayer.processIcmpError(ev, now);
+        else if (ev.kind === "error") {
+          // One shape for both families' errors, as the transports take it.
+          this.udpLayer.processIcmpError(
+            {
+              error: { type: ev.type, code: { kind: ev.reason }, mtu: ev.mtu },
+              reporter: ev.from,
+              protocol: ev.quoted.protocol ?? -1,
+              src: ev.quoted.src,
+              dst: ev.quoted.dst,
+              srcPort: ev.quoted.srcPort,
+              dstPort: ev.quoted.dstPort,
+            },
+            now,
+          );
+        }
         return;
       }
       case IP_PROTOCOL_UDP:

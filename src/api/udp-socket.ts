@@ -67,8 +67,9 @@ export interface UdpIcmpReport {
   readonly family: "IPv4" | "IPv6";
   /** The host or router that sent the ICMP error. */
   readonly reporter: string;
-  readonly icmpType: number;
-  readonly icmpCode: number;
+  /** The ICMP type and code by name, e.g. "destination-unreachable" / "port-unreachable". */
+  readonly icmpType: string;
+  readonly icmpCode: string;
   /** The next-hop MTU of a packet-too-big error, when given. */
   readonly mtu: number | undefined;
 }
@@ -132,6 +133,10 @@ function isUnspecifiedV6(a: Ipv6Address): boolean {
   return a.every((b) => b === 0);
 }
 
+/**
+ * Linux's errno for an ICMP error. Where its two tables differ, the IPv6 one wins for both families:
+ * administratively prohibited is EACCES (icmpv6_err_convert; IPv4's table says EHOSTUNREACH).
+ */
 function errnoOf(kind: IcmpErrorKind): UdpIcmpErrno {
   switch (kind) {
     case "port-unreachable":
@@ -139,8 +144,8 @@ function errnoOf(kind: IcmpErrorKind): UdpIcmpErrno {
     case "net-unreachable":
       return "ENETUNREACH";
     case "host-unreachable":
-    case "unreachable":
     case "time-exceeded":
+    case "other":
       return "EHOSTUNREACH";
     case "protocol-unreachable":
       return "ENOPROTOOPT";
@@ -199,9 +204,11 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
 
   /**
    * Sends `msg` to `address`:`port`, as dgram's `send(msg, port, address, cb)` or
-   * `send(msg, offset, length, port, address, cb)`. Throws WirestackError synchronously for misuse
-   * (closed socket, bad port, bad message type), as Node does; a bad address, a datagram too big and
-   * no route go to `cb` — or to 'error' without one — like Node's lookup and send errors.
+   * `send(msg, offset, length, port, address, cb)`. As Node does: misuse (closed socket, bad port,
+   * bad message type) throws a WirestackError synchronously; an address that is not an IP literal is
+   * a lookup error, passed to `cb` or, without one, emitted as 'error'; a datagram too big or without a
+   * route is passed to `cb` and, without one, only counted by the UDP layer (Node's doSend drops
+   * send errors when there is no callback — and an echo server must not die of one).
    */
   send(msg: UdpMessage, port: number, address: string, cb?: UdpSendCallback): void;
   send(msg: Uint8Array | string, offset: number, length: number, port: number, address: string, cb?: UdpSendCallback): void;
@@ -237,7 +244,7 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
         typeof address === "string"
           ? `'${address}' is not an IPv4 or IPv6 address (host names are not resolved)`
           : "no destination address given (there is no loopback: give an IP address)";
-      this.fail(new WirestackError("WIRESTACK_ERR_BAD_ADDRESS", `send: ${what}`), done);
+      this.fail(new WirestackError("WIRESTACK_ERR_BAD_ADDRESS", `send: ${what}`), done, true);
       return;
     }
     let sent: boolean;
@@ -308,11 +315,10 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     return { family: 6, address: parsed.address };
   }
 
-  private fail(err: Error, cb: UdpSendCallback | undefined): void {
-    process.nextTick(() => {
-      if (cb) cb(err, 0);
-      else this.emit("error", err);
-    });
+  /** Reports a send error to `cb`; without one, as 'error' only when `orEmit` (Node's lookup errors). */
+  private fail(err: Error, cb: UdpSendCallback | undefined, orEmit = false): void {
+    if (cb) process.nextTick(cb, err, 0);
+    else if (orEmit) process.nextTick(() => this.emit("error", err));
   }
 
   private onMessage(payload: Uint8Array, from: UdpPeer): void {
@@ -330,14 +336,14 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
 
   private onIcmpError(error: UdpIcmpError): void {
     const report: UdpIcmpReport = {
-      code: errnoOf(error.error),
-      kind: error.error,
-      address: textOf(error.quotedDst),
-      port: error.quotedDstPort,
+      code: errnoOf(error.kind),
+      kind: error.kind,
+      address: textOf(error.dst),
+      port: error.dstPort,
       family: error.family === 4 ? "IPv4" : "IPv6",
       reporter: textOf(error.reporter),
-      icmpType: error.type,
-      icmpCode: error.code,
+      icmpType: error.icmpType,
+      icmpCode: error.icmpCode,
       mtu: error.mtu,
     };
     process.nextTick(() => {

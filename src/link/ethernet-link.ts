@@ -277,9 +277,12 @@ export class EthernetLink {
     if (macEquals(arp.senderMac, this.mac)) return; // our own announcement echoed by a bridge
     const forUs = this.ipv4Set.has(arp.targetIp);
     if (this.ipv4Set.has(spa)) {
-      // RFC 5227 §2.4: another host claims our address. Counted; the entry for ourselves is never made.
+      // RFC 5227 §2.4: another host claims our address. Counted, not answered (answering would only
+      // tell the claimant our MAC); no entry for our own address is ever made.
       this.counters.inc("rx.arp-conflict");
-    } else if (spa !== 0 && spa !== IPV4_BROADCAST && spa >>> 28 !== 0xe) {
+      return;
+    }
+    if (spa !== 0 && spa !== IPV4_BROADCAST && spa >>> 28 !== 0xe) {
       // RFC 5227 §2.1.1: a probe (sender IP 0.0.0.0) must not update caches; nor may group addresses.
       this.arp.processArp(arp, forUs, now);
     }

@@ -188,7 +188,8 @@ export class Reassembler {
     return { kind: "dropped", reason };
   }
 
-  private discard(key: string, reason: string): ReassemblyResult {
+  /** Discards datagram `key` (if held) and counts `drop.frag-<reason>`: for checks only the caller can make. */
+  discard(key: string, reason: string): ReassemblyResult {
     const p = this.datagrams.get(key);
     if (p !== undefined) this.release(key, p);
     return this.refuse(reason);

@@ -93,9 +93,9 @@ export type UdpPeer =
   | { readonly family: 6; readonly address: Ipv6Address; readonly port: number };
 
 /**
- * What an ICMP error means for the datagram it quotes. IPv4 Fragmentation Needed (RFC 792 code 4)
- * and ICMPv6 Packet Too Big (RFC 4443 §3.2) are both "packet-too-big"; unreachable codes not named
- * here are "unreachable".
+ * What an ICMP error means for the datagram it quotes, whatever the family. IPv4 Fragmentation
+ * Needed (RFC 792 code 4) and ICMPv6 Packet Too Big (RFC 4443 §3.2) are both "packet-too-big";
+ * destination-unreachable codes not named here, and message types UDP does not know, are "other".
  */
 export type IcmpErrorKind =
   | "port-unreachable"
@@ -103,45 +103,98 @@ export type IcmpErrorKind =
   | "host-unreachable"
   | "net-unreachable"
   | "admin-prohibited"
-  | "unreachable"
   | "packet-too-big"
   | "time-exceeded"
-  | "parameter-problem";
+  | "parameter-problem"
+  | "other";
 
 /**
- * An ICMP or ICMPv6 error about a UDP datagram we sent, as the ICMP layers report it: the fields of
- * the invoking datagram quoted in the error (RFC 792, RFC 4443 §2.4 (c)), the error's meaning and raw
- * type/code, and who sent it.
+ * A received ICMP or ICMPv6 error as the ICMP layers report it (src/net/icmpv4.ts's
+ * `Icmpv4ErrorEvent`, and its ICMPv6 twin, satisfy it): the message type and code by name, who sent
+ * it, and the fields of our datagram quoted in it (RFC 792, RFC 4443 §2.4 (c)). The family follows
+ * from the address type: a number is IPv4, 16 bytes IPv6.
  */
-export type UdpIcmpError =
+export interface IcmpErrorEvent {
+  readonly error: {
+    /** "destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem", … */
+    readonly type: string;
+    /** The code by name, e.g. { kind: "port-unreachable" }; IPv4 code 4 carries `nextHopMtu`. */
+    readonly code?: { readonly kind: string; readonly nextHopMtu?: number | undefined } | undefined;
+    /** Packet Too Big's MTU (RFC 4443 §3.2). */
+    readonly mtu?: number | undefined;
+  };
+  readonly reporter: Ipv4Address | Ipv6Address;
+  /** The quoted datagram's protocol, source (one of ours) and destination. */
+  readonly protocol: number;
+  readonly src: Ipv4Address | Ipv6Address;
+  readonly dst: Ipv4Address | Ipv6Address;
+  /** The quoted ports; undefined when the quote was too short to hold them. */
+  readonly srcPort: number | undefined;
+  readonly dstPort: number | undefined;
+}
+
+/** An ICMP error about a datagram a binding sent, as UDP hands it to the binding's handler. */
+export type UdpIcmpError = {
+  readonly kind: IcmpErrorKind;
+  /** The ICMP message type and code names as reported (for messages and traces). */
+  readonly icmpType: string;
+  readonly icmpCode: string;
+  /** Next-hop MTU of a packet-too-big error, when given (RFC 1191 §4, RFC 4443 §3.2). */
+  readonly mtu: number | undefined;
+  /** The destination port of the datagram that failed. */
+  readonly dstPort: number;
+} & (
   | {
       readonly family: 4;
-      readonly error: IcmpErrorKind;
-      readonly type: number;
-      readonly code: number;
-      /** The host or router that sent the ICMP error. */
+      /** The host or router that sent the error. */
       readonly reporter: Ipv4Address;
-      readonly quotedProtocol?: number | undefined;
-      readonly quotedSrc?: Ipv4Address | undefined;
-      readonly quotedDst: Ipv4Address;
-      readonly quotedSrcPort: number;
-      readonly quotedDstPort: number;
-      /** Next-hop MTU of a packet-too-big error, when given. */
-      readonly mtu?: number | undefined;
+      /** The destination of the datagram that failed. */
+      readonly dst: Ipv4Address;
     }
-  | {
-      readonly family: 6;
-      readonly error: IcmpErrorKind;
-      readonly type: number;
-      readonly code: number;
-      readonly reporter: Ipv6Address;
-      readonly quotedProtocol?: number | undefined;
-      readonly quotedSrc?: Ipv6Address | undefined;
-      readonly quotedDst: Ipv6Address;
-      readonly quotedSrcPort: number;
-      readonly quotedDstPort: number;
-      readonly mtu?: number | undefined;
-    };
+  | { readonly family: 6; readonly reporter: Ipv6Address; readonly dst: Ipv6Address }
+);
+
+/** Classifies an ICMP error by its type and code names (RFC 792, RFC 1122 §3.2.2.1, RFC 4443 §3). */
+export function classifyIcmpError(type: string, code: string | undefined): IcmpErrorKind {
+  switch (type) {
+    case "packet-too-big":
+      return "packet-too-big";
+    case "time-exceeded":
+      return "time-exceeded";
+    case "parameter-problem":
+      return "parameter-problem";
+    case "destination-unreachable":
+      break;
+    default:
+      return "other";
+  }
+  switch (code) {
+    case "port-unreachable":
+    case "protocol-unreachable":
+    case "net-unreachable":
+    case "host-unreachable":
+    case "admin-prohibited":
+      return code;
+    case "fragmentation-needed":
+      return "packet-too-big";
+    case "net-unknown":
+    case "net-unreachable-for-tos":
+    case "no-route": // ICMPv6 code 0
+      return "net-unreachable";
+    case "host-unknown":
+    case "host-unreachable-for-tos":
+    case "source-host-isolated":
+    case "address-unreachable": // ICMPv6 code 3
+      return "host-unreachable";
+    case "net-prohibited":
+    case "host-prohibited":
+    case "source-address-failed-policy":
+    case "reject-route":
+      return "admin-prohibited";
+    default:
+      return "other";
+  }
+}
 
 /** Receives what arrives for a binding. Called synchronously from `process…`: defer user callbacks. */
 export interface UdpHandler {
@@ -344,24 +397,43 @@ export class UdpLayer {
   }
 
   /**
-   * An ICMP error quoting one of our datagrams: routed to the binding of the quoted source port
-   * (RFC 1122 §4.1.3.3: UDP passes ICMP errors up to the application). "dropped" when no binding
-   * matches or the quoted protocol is not UDP.
+   * An ICMP error quoting one of our datagrams: routed to the binding of the quoted source port and
+   * address (RFC 1122 §4.1.3.3: UDP passes ICMP errors up to the application). "dropped" (counted)
+   * when the quote is not UDP, too short for the ports, or no binding matches.
    */
-  processIcmpError(error: UdpIcmpError, now: number): "delivered" | "dropped" {
-    if (error.quotedProtocol !== undefined && error.quotedProtocol !== IP_PROTOCOL_UDP) {
+  processIcmpError(event: IcmpErrorEvent, now: number): "delivered" | "dropped" {
+    if (event.protocol !== IP_PROTOCOL_UDP) {
       this.counters.inc("drop.icmp-not-udp");
       return "dropped";
     }
-    const b =
-      error.quotedSrc !== undefined
-        ? this.lookup(error.quotedSrcPort, error.family, error.quotedSrc)
-        : this.byPort.get(error.quotedSrcPort)?.find((x) => coversFamily(x.local, error.family));
+    if (event.srcPort === undefined || event.dstPort === undefined) {
+      this.counters.inc("drop.icmp-short-quote");
+      return "dropped";
+    }
+    const { src, dst, reporter } = event;
+    const family = typeof src === "number" ? 4 : 6;
+    const b = this.lookup(event.srcPort, family, src);
     if (b === undefined) {
       this.counters.inc("drop.icmp-no-socket");
       return "dropped";
     }
-    this.counters.inc(`rx.icmp.${error.error}`);
+    const code = event.error.code;
+    const kind = classifyIcmpError(event.error.type, code?.kind);
+    const common = {
+      kind,
+      icmpType: event.error.type,
+      icmpCode: code?.kind ?? "",
+      mtu: event.error.mtu ?? code?.nextHopMtu,
+      dstPort: event.dstPort,
+    };
+    let error: UdpIcmpError;
+    if (typeof dst === "number" && typeof reporter === "number") error = { ...common, family: 4, dst, reporter };
+    else if (dst instanceof Uint8Array && reporter instanceof Uint8Array) error = { ...common, family: 6, dst, reporter };
+    else {
+      this.counters.inc("drop.icmp-mixed-family");
+      return "dropped";
+    }
+    this.counters.inc(`rx.icmp.${kind}`);
     b.handler.onIcmpError?.(error, now);
     return "delivered";
   }
@@ -388,6 +460,7 @@ export class UdpLayer {
     }
     const max = family === 4 ? UDP_MAX_PAYLOAD_V4 : UDP_MAX_PAYLOAD_V6;
     if (data.length > max) {
+      this.counters.inc("tx.too-big");
       throw new WirestackError(
         "WIRESTACK_ERR_MSG_TOO_BIG",
         `a UDP datagram over IPv${family} carries at most ${max} bytes, not ${data.length}; send the data in smaller pieces`,

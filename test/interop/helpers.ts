@@ -11,6 +11,9 @@
  * CMD itself and a signal sent to it reaches `wirestack` directly.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { tapAvailable } from "../../src/device/tap.ts";
 import { netnsSupport, type Netns } from "./netns.ts";
@@ -77,10 +80,23 @@ function collect(argv: readonly string[], input: Buffer | undefined, timeoutMs: 
     child.on("error", (e) => {
       err += String(e);
     });
-    child.on("close", (status, signal) => {
+    let settled = false;
+    const finish = (status: number | null, signal: NodeJS.Signals | null): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       live.delete(child);
       resolve({ status, signal, stdout: Buffer.concat(out), stderr: err, ms: performance.now() - started });
+    };
+    child.on("close", finish);
+    // A grandchild that inherited the pipes (e.g. under `timeout` or `sh -c`) can hold them open
+    // after the child exited: give the output a moment to drain, then stop waiting for it.
+    child.on("exit", (status, signal) => {
+      setTimeout(() => {
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        finish(status, signal);
+      }, 1_000).unref();
     });
   });
   return { child, stdout: () => Buffer.concat(out), stderr: () => err, done };
@@ -188,14 +204,18 @@ export async function startServe(ns: Netns, args: readonly string[], readyTimeou
   }
 }
 
-/** Kills (SIGKILL, by PID) every child this module started that is still running. For afterAll. */
+/**
+ * Stops every child this module started that is still running, by PID: SIGTERM (which `timeout`
+ * and shells pass on), then SIGKILL after 2 s. For afterAll.
+ */
 export async function killAllChildren(): Promise<void> {
-  const waits: Promise<unknown>[] = [];
-  for (const child of live) {
-    waits.push(new Promise((r) => child.once("close", r)));
-    killPid(child, "SIGKILL");
-  }
-  await Promise.race([Promise.all(waits), new Promise((r) => setTimeout(r, 5_000))]);
+  const children = [...live];
+  const closed = Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null || c.signalCode !== null ? r(undefined) : c.once("exit", r)))));
+  for (const c of children) killPid(c, "SIGTERM");
+  const bounded = (ms: number): Promise<unknown> => Promise.race([closed, new Promise((r) => setTimeout(r, ms))]);
+  await bounded(2_000);
+  for (const c of children) killPid(c, "SIGKILL");
+  await bounded(3_000);
 }
 
 /** ping's summary line, parsed: `3 packets transmitted, 3 received, …`. */
@@ -275,14 +295,27 @@ export const TSHARK_CHECKSUM_PREFS = [
   "tcp.check_checksum:TRUE",
 ] as const;
 
-/** Runs tshark (in this namespace: it only reads files) and returns its stdout; throws on failure. */
+/**
+ * Runs tshark (in this namespace: it only reads files) and returns its stdout; throws on failure.
+ * With `input`, tshark reads it from a real pipe (`cat FILE | tshark -r - …`), as a live reader of
+ * `serve --pcap -` would: Node's own stdio "pipes" are socketpairs, which tshark refuses.
+ */
 export async function tshark(args: readonly string[], input?: Buffer): Promise<string> {
-  const r = await runIn(undefined, "tshark", [...TSHARK_CHECKSUM_PREFS, ...args], {
-    ...(input !== undefined ? { input } : {}),
-    timeoutMs: 60_000,
-  });
-  if (r.status !== 0) throw new Error(`tshark ${args.join(" ")} → status ${r.status}: ${r.stderr.trim()}`);
-  return r.stdout.toString("utf8");
+  let argv: string[] = ["tshark", ...TSHARK_CHECKSUM_PREFS, ...args];
+  let tmp: string | undefined;
+  if (input !== undefined) {
+    tmp = mkdtempSync(join(tmpdir(), "wstshark-"));
+    const file = join(tmp, "stdin.pcap");
+    writeFileSync(file, input);
+    argv = ["sh", "-c", 'f="$1"; shift; cat "$f" | exec "$@"', "sh", file, ...argv];
+  }
+  try {
+    const r = await runIn(undefined, argv[0] as string, argv.slice(1), { timeoutMs: 60_000 });
+    if (r.status !== 0) throw new Error(`tshark ${args.join(" ")} → status ${r.status}: ${r.stderr.trim()}`);
+    return r.stdout.toString("utf8");
+  } finally {
+    if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Resolves when `pred` holds, checking every 50 ms; rejects after `ms` naming `what`. */

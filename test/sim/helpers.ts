@@ -17,7 +17,7 @@ import { createStack, type Stack, type StackOptions } from "../../src/stack.ts";
 import { WireError } from "../../src/wire/error.ts";
 import { parseEthernet, emitEthernet, ETHERNET_HEADER_LEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from "../../src/wire/ethernet.ts";
 import { parseArp, type ArpEthernetIpv4Repr } from "../../src/wire/arp.ts";
-import { parseIpv4, emitIpv4, ipv4HeaderLen, IPV4_HEADER_LEN } from "../../src/wire/ipv4.ts";
+import { parseIpv4, emitIpv4, ipv4HeaderLen } from "../../src/wire/ipv4.ts";
 import { parseIpv6 } from "../../src/wire/ipv6.ts";
 import { walkIpv6Chain } from "../../src/wire/ipv6-ext.ts";
 import { parseIcmpv4, type Icmpv4Repr } from "../../src/wire/icmpv4.ts";
@@ -27,7 +27,7 @@ import { ipv4ToString, ipv6ToString, parseIpv4 as parseIpv4Text, type Ipv4Addres
 import { readCapture, type CaptureRecord } from "../../src/pcap/reader.ts";
 import { tempDir } from "../helpers/tools.ts";
 
-/** The addresses every simulation uses: A pings B, C is nobody (a dead peer). */
+/** The addresses every simulation uses: A pings B; the "dead" addresses belong to nobody; "raw" is the raw port. */
 export const ADDR = {
   macA: "02:00:00:00:00:01",
   macB: "02:00:00:00:00:02",
@@ -46,6 +46,8 @@ export interface RecordedFrame {
   readonly at: number;
   readonly dir: "tx" | "rx";
   readonly frame: Uint8Array;
+  /** A sent frame that the drop rule kept off the wire. */
+  readonly dropped?: boolean;
 }
 
 /** Decides whether a frame the stack sends is dropped before it reaches the wire. */
@@ -59,9 +61,8 @@ export type DropRule = (frame: Uint8Array, decoded: Decoded, at: number) => bool
 export class Recorder implements FrameDevice {
   readonly name: string;
   readonly mtu: number;
+  /** Every frame in order, dropped ones included (marked). */
   readonly log: RecordedFrame[] = [];
-  /** Frames `drop` removed, in order. */
-  readonly dropped: RecordedFrame[] = [];
   /** Replace at any time; undefined drops nothing. */
   drop: DropRule | undefined = undefined;
   private receiver: FrameReceiver | undefined;
@@ -80,13 +81,11 @@ export class Recorder implements FrameDevice {
   }
 
   send(frame: Uint8Array): void {
-    const rec: RecordedFrame = { at: this.clock.now(), dir: "tx", frame: new Uint8Array(frame) };
-    if (this.drop?.(rec.frame, decodeFrame(rec.frame), rec.at)) {
-      this.dropped.push(rec);
-      return;
-    }
-    this.log.push(rec);
-    this.inner.send(frame);
+    const at = this.clock.now();
+    const copy = new Uint8Array(frame);
+    const dropped = this.drop?.(copy, decodeFrame(copy), at) ?? false;
+    this.log.push({ at, dir: "tx", frame: copy, dropped });
+    if (!dropped) this.inner.send(frame);
   }
 
   setReceiver(receiver: FrameReceiver): void {
@@ -97,15 +96,20 @@ export class Recorder implements FrameDevice {
     this.inner.close();
   }
 
-  /** Recorded frames in one direction, decoded, that match `pick`. */
-  find(dir: "tx" | "rx", pick: (d: Decoded) => boolean): { at: number; d: Decoded; frame: Uint8Array }[] {
-    const out: { at: number; d: Decoded; frame: Uint8Array }[] = [];
+  /** Recorded frames in one direction (sent ones whether dropped or not), decoded, that match `pick`. */
+  find(dir: "tx" | "rx", pick: (d: Decoded) => boolean): { at: number; d: Decoded; frame: Uint8Array; dropped: boolean }[] {
+    const out: { at: number; d: Decoded; frame: Uint8Array; dropped: boolean }[] = [];
     for (const r of this.log) {
       if (r.dir !== dir) continue;
       const d = decodeFrame(r.frame);
-      if (pick(d)) out.push({ at: r.at, d, frame: r.frame });
+      if (pick(d)) out.push({ at: r.at, d, frame: r.frame, dropped: r.dropped ?? false });
     }
     return out;
+  }
+
+  /** Frames received, in order (for `reassembleFrames`). */
+  received(): Uint8Array[] {
+    return this.log.filter((r) => r.dir === "rx").map((r) => r.frame);
   }
 }
 
@@ -301,7 +305,7 @@ export function ipv4Frame(opts: {
   const frame = new Uint8Array(ETHERNET_HEADER_LEN + ipv4HeaderLen(header) + opts.payload.length);
   const at = emitEthernet({ kind: "ethernet-ii", etherType: ETHERTYPE_IPV4, dst: mac(opts.dstMac), src: mac(opts.srcMac) }, frame, 0);
   const end = emitIpv4({ ...header, payload: opts.payload }, frame, at);
-  if (end !== frame.length || at + IPV4_HEADER_LEN > end) throw new Error("ipv4Frame: length mismatch");
+  if (end !== frame.length) throw new Error("ipv4Frame: length mismatch");
   return frame;
 }
 

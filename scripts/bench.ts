@@ -1,0 +1,112 @@
+/**
+ * `npm run bench` (tsx scripts/bench.ts [--quick] [--json FILE]): runs every benchmark section, prints
+ * one table on stdout (progress goes to stderr) and writes the results as JSON, by default to
+ * bench-results/bench.json (git-ignored), with the date, Node version and CPU model.
+ *
+ * `--quick` is the smoke configuration the test suite runs: a few thousand iterations per codec, a
+ * synthetic 5 000-frame capture in a temporary directory, one run per command, no namespaces.
+ * Sections are a list: later issues append theirs (TCP throughput, …) with the same result shape.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { codecSection } from "./bench/codec.ts";
+import type { BenchConfig, BenchResult, BenchSection } from "./bench/common.ts";
+import { decodeSection } from "./bench/decode.ts";
+
+const SECTIONS: readonly BenchSection[] = [codecSection, decodeSection];
+
+const USAGE = "usage: tsx scripts/bench.ts [--quick] [--json FILE]";
+
+function parseCommandLine(argv: readonly string[]): { quick: boolean; json: string | undefined } {
+  let quick = false;
+  let json: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--quick") quick = true;
+    else if (a === "--json" && argv[i + 1] !== undefined) json = argv[++i];
+    else throw new Error(USAGE);
+  }
+  return { quick, json };
+}
+
+function formatValue(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return "-";
+  if (v >= 1000) return Math.round(v).toLocaleString("en-US");
+  return v.toFixed(2);
+}
+
+function table(results: readonly BenchResult[]): string {
+  const rows = [
+    ["benchmark", "value", "unit", "reference", "ref value", "ratio"],
+    ...results.map((r) => [
+      r.name,
+      formatValue(r.value),
+      r.unit,
+      r.reference ?? "",
+      formatValue(r.refValue),
+      r.ratio === undefined ? "" : `${r.ratio.toFixed(2)}x`,
+    ]),
+  ];
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => (row[c] as string).length)));
+  const line = (row: string[]) =>
+    row.map((cell, c) => (c === 1 || c === 4 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join("  ").trimEnd();
+  return [line(rows[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)].join("\n");
+}
+
+async function main(): Promise<number> {
+  let args: { quick: boolean; json: string | undefined };
+  try {
+    args = parseCommandLine(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    return 2;
+  }
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+  const outDir = join(root, "bench-results");
+  mkdirSync(outDir, { recursive: true });
+  const config: BenchConfig = {
+    quick: args.quick,
+    codecIterations: args.quick ? 5_000 : 2_000_000,
+    runs: args.quick ? 1 : 3,
+    outDir,
+    root,
+    log: (line) => process.stderr.write(`bench: ${line}\n`),
+  };
+  const results: BenchResult[] = [];
+  for (const section of SECTIONS) {
+    config.log(`section ${section.name}`);
+    results.push(...(await section.run(config)));
+  }
+  const report = {
+    date: new Date().toISOString(),
+    node: process.version,
+    cpu: cpus()[0]?.model ?? "unknown",
+    cpus: cpus().length,
+    configuration: args.quick ? "quick" : "full",
+    results,
+  };
+  const jsonPath = resolve(args.json ?? join(outDir, "bench.json"));
+  mkdirSync(dirname(jsonPath), { recursive: true });
+  writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`);
+  process.stdout.write(`wirestack bench (${report.configuration}) ${report.date}, Node ${report.node}, ${report.cpu} x${report.cpus}\n\n`);
+  process.stdout.write(`${table(results)}\n\n`);
+  for (const r of results) if (r.note) process.stdout.write(`${r.name}: ${r.note}\n`);
+  const ours = results.find((r) => r.name === "decode.process");
+  if (ours?.ratio !== undefined) {
+    process.stdout.write(`\ndecode vs tcpdump -nr: ${ours.ratio.toFixed(2)}x (ours / tcpdump, frames/s; above 1 is faster)\n`);
+  }
+  process.stdout.write(`results written to ${jsonPath}\n`);
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`bench: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
