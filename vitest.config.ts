@@ -5,8 +5,9 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     testTimeout: 60_000,
     hookTimeout: 60_000,
-    // Interop tests share network namespaces and TAP devices: files run one at a time
-    // in a fork each, so a crashed test cannot leave another's namespace half-built.
+    // A fork per file: interop files create namespaces and TAP devices, and a crash in one must not
+    // take another's cleanup with it. Files may run in parallel: each uses its own namespace names
+    // (with the pid) and its own subnets.
     pool: "forks",
   },
 });

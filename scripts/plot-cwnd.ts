@@ -166,13 +166,14 @@ export function renderCwndSvg(series: readonly TraceSeries[], opts: PlotOptions 
     if (single && r.ssthresh !== undefined) yMax = Math.max(yMax, Math.min(r.ssthresh, 2 * Math.max(r.cwnd, 1)));
     if (r.srtt !== undefined) rttMax = Math.max(rttMax, r.srtt);
   }
-  const xTicks = niceTicks(tMin / 1000, Math.max(tMax, tMin + 1) / 1000);
+  const xEnd = Math.max(tMax, tMin + 1) / 1000;
+  const xTicks = niceTicks(tMin / 1000, xEnd).filter((v) => v <= xEnd * (1 + 1e-9));
   const yTicks = niceTicks(0, Math.max(yMax, 1));
   const yTop = yTicks[yTicks.length - 1]!;
   const rTicks = niceTicks(0, Math.max(rttMax, 1), 5);
   const rTop = rTicks[rTicks.length - 1]!;
-  const xLo = xTicks[0]! <= tMin / 1000 ? xTicks[0]! : tMin / 1000;
-  const xHi = Math.max(xTicks[xTicks.length - 1]!, tMax / 1000);
+  const xLo = tMin / 1000;
+  const xHi = xEnd;
   const sx = (tMs: number): number => m.left + ((tMs / 1000 - xLo) / (xHi - xLo || 1)) * pw;
   const sy = (v: number): number => m.top + ph - (Math.min(v, yTop * 1.05) / yTop) * ph;
   const sr = (v: number): number => m.top + ph - (v / rTop) * ph;

@@ -18,7 +18,8 @@ export async function runPing(argv: readonly string[]): Promise<number> {
   };
   const count = num("-c", 4, 1, 100000);
   const size = num("-s", 56, 0, 65507);
-  const timeoutMs = num("-W", 1, 0.01, 60) * 1000;
+  // Default 2 s: a first ping that must resolve the neighbor can need one ARP/NS retransmit (1 s).
+  const timeoutMs = num("-W", 2, 0.01, 60) * 1000;
   const intervalMs = num("-i", 1, 0.01, 60) * 1000;
   const stack = await stackOnTap(args);
   let received = 0;

@@ -375,7 +375,10 @@ export class Ndp implements NeighborDiscoveryHooks {
   private solicit(target: Ipv6Address, now: number, unicastTo: MacAddress | undefined): void {
     // RFC 4861 §7.2.2: multicast to the target's solicited-node group; §7.3.3: probes are unicast.
     const dst = unicastTo === undefined ? solicitedNodeAddress(target) : target;
-    const src = this.ipv6.selectSource(dst);
+    // §7.2.2 prefers the source of the packet that prompted the solicitation; the address we would
+    // use to reach the target is that address (it is chosen the same way), so the neighbor learns
+    // the address it is about to answer and needs no solicitation of its own.
+    const src = this.ipv6.selectSource(target) ?? this.ipv6.selectSource(dst);
     if (src === undefined) {
       this.counters.inc("drop.ns-no-source");
       return;

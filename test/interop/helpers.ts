@@ -317,12 +317,3 @@ export async function tshark(args: readonly string[], input?: Buffer): Promise<s
     if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
   }
 }
-
-/** Resolves when `pred` holds, checking every 50 ms; rejects after `ms` naming `what`. */
-export async function waitUntil(pred: () => boolean | Promise<boolean>, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!(await pred())) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -10,8 +10,8 @@
  *
  * Theory of operation — who does what during loss recovery:
  *
- *   - `onCongestionEvent` (3 duplicate ACKs, or RFC 6675 loss detection with SACK) sets ssthresh and
- *     sets cwnd = ssthresh (NewReno) or max(ssthresh, 2*SMSS) (CUBIC). It does NOT inflate cwnd.
+ *   - `onCongestionEvent` (3 duplicate ACKs, or RFC 6675 loss detection with SACK) sets ssthresh
+ *     from FlightSize (capped at cwnd) and sets cwnd = ssthresh. It does NOT inflate cwnd.
  *   - During recovery the connection owns the sending limit. With SACK it sends while RFC 6675's
  *     `pipe` < cwnd. Without SACK it applies RFC 5681 §3.2 / RFC 6582 window inflation itself, on top
  *     of `cwnd`: limit = cwnd + 3*SMSS at entry, + SMSS per further duplicate ACK, deflated by the

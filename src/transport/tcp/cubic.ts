@@ -183,7 +183,7 @@ export class CubicCongestion implements CongestionControl {
   }
 
   /** §4.6 multiplicative decrease and §4.7 fast convergence; shared by congestion events and RTOs. */
-  private decrease(bytesInFlight: number): void {
+  private decrease(flightSize: number): void {
     const cwndSeg = this.cwndBytes / this.mss;
     // §4.7: a flow whose window did not get back to its previous W_max releases bandwidth faster.
     if (this.fastConvergence && this.wMaxSeg !== undefined && cwndSeg < this.wMaxSeg) {
@@ -194,12 +194,14 @@ export class CubicCongestion implements CongestionControl {
     this.cwndPriorSeg = cwndSeg;
     // §4.6 Figure 5: ssthresh = flight_size * β_cubic (RFC 9438 uses FlightSize; Linux uses cwnd,
     // which the RFC allows only with cwnd validation), at least 2 SMSS.
-    this.ssthreshBytes = Math.max(Math.floor(bytesInFlight * CUBIC_BETA), 2 * this.mss);
+    this.ssthreshBytes = Math.max(Math.floor(flightSize * CUBIC_BETA), 2 * this.mss);
     this.tEpoch = undefined;
   }
 
   onCongestionEvent(_now: number, bytesInFlight: number): void {
-    this.decrease(bytesInFlight);
+    // FlightSize capped at cwnd, as in newreno.ts: data sent under an older, larger window (before
+    // an RTO) must not lift cwnd above where it is.
+    this.decrease(Math.min(bytesInFlight, this.cwndBytes));
     // §4.6: cwnd = max(ssthresh, 2) on loss (ssthresh is already at least 2 SMSS).
     this.cwndBytes = this.ssthreshBytes;
     this.lastRegion = this.cwndBytes / this.mss < (this.wMaxSeg ?? 0) ? "concave" : "convex";

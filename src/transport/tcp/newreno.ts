@@ -73,7 +73,9 @@ export class NewRenoCongestion implements CongestionControl {
 
   onCongestionEvent(_now: number, bytesInFlight: number): void {
     // RFC 5681 §3.2 step 2 (equation 4); step 4's "+ 3*SMSS" inflation is the connection's (congestion.ts).
-    this.ssthreshBytes = renoSsthresh(bytesInFlight, this.mss);
+    // FlightSize is capped at cwnd: soon after an RTO the flight still counts data sent under the old,
+    // larger window, and halving that would raise cwnd into a burst (Linux halves cwnd itself).
+    this.ssthreshBytes = renoSsthresh(Math.min(bytesInFlight, this.cwndBytes), this.mss);
     this.cwndBytes = this.ssthreshBytes;
     this.bytesAcked = 0;
   }

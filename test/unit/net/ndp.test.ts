@@ -135,7 +135,7 @@ describe("neighbor solicitation and advertisement (RFC 4861 §7)", () => {
     expect(net.ndp.counters.get("drop.invalid-neighbor-solicitation")).toBe(2);
   });
 
-  it("§7.2.2: resolution sends a multicast NS from the link-local address with SLLA; the NA completes it", () => {
+  it("§7.2.2: resolution sends a multicast NS from our address on the target's prefix, with SLLA; the NA completes it", () => {
     const net = makeNet();
     net.link.neighbors.enqueue(PEER_ADDR, new Uint8Array(60), 0);
     const [ns] = net.link.take();

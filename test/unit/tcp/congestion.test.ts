@@ -250,3 +250,18 @@ describe("NewReno (RFC 5681, RFC 6582)", () => {
     expect(trace).toEqual([20, 40, 80, 40, 41, 42, 43]);
   });
 });
+
+describe("congestion events soon after an RTO", () => {
+  for (const name of ["newreno", "cubic"] as const) {
+    it(`${name}: FlightSize counting old data beyond cwnd does not raise cwnd (RFC 5681 §3.2, capped at cwnd)`, () => {
+      const cc = createCongestionControl(name, { mss: MSS, initialWindowSegments: 100 });
+      cc.onRto(0, 100 * MSS);
+      cc.onAck(MSS, 100, 50, 99 * MSS);
+      cc.onAck(2 * MSS, 150, 50, 97 * MSS);
+      expect(cc.cwnd).toBe(4 * MSS);
+      cc.onCongestionEvent(200, 97 * MSS); // 3 dupacks while most of the old flight is still out
+      expect(cc.cwnd).toBeLessThanOrEqual(4 * MSS);
+      expect(cc.ssthresh).toBe(name === "newreno" ? 2 * MSS : 2800);
+    });
+  }
+});
