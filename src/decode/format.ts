@@ -206,6 +206,9 @@ export class LineFormatter {
     const flags = t.flags;
     let seq = t.seq;
     let ack = t.ack;
+    // SACK blocks acknowledge the peer's bytes: print-tcp.c shows them relative to this direction's
+    // ack base, the same base as the ack field.
+    let sackBase = 0;
     if (!this.opts.absoluteSeq && flags & TCP_ACK) {
       const mine = flags & TCP_SYN ? undefined : this.tcpBase(src, dst, t.srcPort, t.dstPort);
       if (mine === undefined) {
@@ -215,10 +218,12 @@ export class LineFormatter {
         this.recent0Ports = this.recent1Ports = -1;
         this.tcpBases.set(fwd, { seq, ack: (ack - 1) >>> 0 });
         this.tcpBases.set(rev, { seq: (ack - 1) >>> 0, ack: seq });
+        sackBase = (ack - 1) >>> 0;
         if (this.tcpBases.size > 200_000) this.tcpBases.clear(); // bound the memory of a huge capture
       } else {
         seq = (seq - mine.seq) >>> 0;
         ack = (ack - mine.ack) >>> 0;
+        sackBase = mine.ack;
       }
     }
     const len = t.payload.length;
@@ -232,7 +237,7 @@ export class LineFormatter {
     if (t.options instanceof WireError) s += ", options [bad opts]";
     else if (t.options.length > 0) {
       s += ", options [";
-      for (let k = 0; k < t.options.length; k++) s += (k === 0 ? "" : ",") + tcpOptionText(t.options[k] as TcpOption);
+      for (let k = 0; k < t.options.length; k++) s += (k === 0 ? "" : ",") + tcpOptionText(t.options[k] as TcpOption, sackBase);
       s += "]";
     }
     return `${s}, length ${len}`;
@@ -299,7 +304,7 @@ function withMarker(out: string, error: WireError | undefined): string {
   return out.length === 0 ? marker : out.endsWith(" ") ? out + marker : `${out} ${marker}`;
 }
 
-function tcpOptionText(o: TcpOption): string {
+function tcpOptionText(o: TcpOption, sackBase: number): string {
   switch (o.kind) {
     case "eol":
       return "eol";
@@ -312,7 +317,7 @@ function tcpOptionText(o: TcpOption): string {
     case "sack-permitted":
       return "sackOK";
     case "sack":
-      return `sack ${o.blocks.length} ${o.blocks.map((b) => `{${b.left}:${b.right}}`).join("")}`;
+      return `sack ${o.blocks.length} ${o.blocks.map((b) => `{${(b.left - sackBase) >>> 0}:${(b.right - sackBase) >>> 0}}`).join("")}`;
     case "timestamps":
       return `TS val ${o.tsVal} ecr ${o.tsEcr}`;
     case "unknown":

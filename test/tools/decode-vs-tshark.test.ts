@@ -56,6 +56,12 @@ whole = [
   Ether(**A)/IP(src="10.0.0.1", dst="10.0.0.2")/TCP(sport=1234, dport=80, flags="PA", seq=5, ack=6)/(b"x"*40),
   Ether(**A)/IP(src="10.0.0.1", dst="10.0.0.2")/UDP(sport=40000, dport=40001, chksum=0)/b"nocsum",  # UDP checksum not present
   syn,
+  # A handshake, then a duplicate ACK with SACK blocks: tcpdump prints the blocks relative to the
+  # connection's base (print-tcp.c), as we must.
+  Ether(**A)/IP(src="10.0.0.1", dst="10.0.0.2")/TCP(sport=5555, dport=80, flags="S", seq=70000),
+  Ether(**A)/IP(src="10.0.0.2", dst="10.0.0.1")/TCP(sport=80, dport=5555, flags="SA", seq=900000, ack=70001),
+  Ether(**A)/IP(src="10.0.0.1", dst="10.0.0.2")/TCP(sport=5555, dport=80, flags="A", seq=70001, ack=901001,
+      options=[("NOP", None), ("NOP", None), ("SAck", (902449, 905345, 906793, 908241))]),
 ]
 b_udp = raw(udp)
 b_ip_short = bytearray(raw(udp)[:40]); b_ip_short[16:18] = struct.pack(">H", 100)  # IPv4 total length 100 in 26 bytes

@@ -349,6 +349,7 @@ export class TcpConnection {
   private rcvUnacked = 0;
   private rcvMss: number;
   private lastSendAt: number;
+  private lastRecvAt: number;
   private challengeWindowStart = 0;
   private challengeCount = 0;
 
@@ -425,6 +426,7 @@ export class TcpConnection {
     // RFC 7323 §5.4 / RFC 9293: a random per-connection timestamp offset, as Linux does.
     this.tsOffset = args.random.nextU32();
     this.lastSendAt = args.now;
+    this.lastRecvAt = args.now;
   }
 
   /** The RFC 9293 state. */
@@ -478,7 +480,8 @@ export class TcpConnection {
     this.st = "SYN-RECEIVED";
     this.irs = info.irs >>> 0;
     this.rcvNxt = seqAdd(this.irs, 1);
-    this.rcvAdvEdge = this.rcvNxt;
+    // The listener's SYN-ACK advertised at most this (unscaled, RFC 7323 §2.2).
+    this.rcvAdvEdge = seqAdd(this.rcvNxt, Math.min(this.recvBuf.window(), 0xffff));
     const set: TcpOptionSet = {
       mss: info.peerMss,
       windowScale: info.windowScale,
@@ -556,6 +559,8 @@ export class TcpConnection {
     this.negotiate(optionsOf(seg), false, now);
     if (f & TCP_ACK) {
       this.ackAdvance(seg, now);
+      this.rtoAt = undefined; // RFC 6298 §5.2: nothing outstanding
+      this.rtt.resetBackoff();
       // RFC 7323 §2.2: the window of a SYN is never scaled.
       this.sndWnd = seg.window;
       this.maxSndWnd = Math.max(this.maxSndWnd, this.sndWnd);
@@ -579,6 +584,12 @@ export class TcpConnection {
 
   /** RFC 9293 §3.10.7.4, for SYN-RECEIVED and the synchronized states. */
   private processOther(seg: TcpRepr, now: number): void {
+    // Simultaneous open (RFC 9293 §3.5 Figure 8, line 7): the peer's SYN,ACK repeats the SYN we
+    // already hold; only its new part, the ACK, is processed (as Linux's tcp_validate_incoming).
+    if (this.st === "SYN-RECEIVED" && !this.passive && seg.flags & TCP_SYN && seg.flags & TCP_ACK && seg.seq === this.irs) {
+      seg = { ...seg, seq: this.rcvNxt, flags: seg.flags & ~TCP_SYN, payload: seg.payload.subarray(seg.payload.length) };
+    }
+    this.lastRecvAt = now;
     const f = seg.flags;
     const opts = optionsOf(seg);
     const ts = opts.timestamps;
@@ -679,7 +690,9 @@ export class TcpConnection {
     }
     this.keepaliveSent = 0;
     this.probesUnanswered = 0;
-    if (this.keepalive !== undefined && this.keepaliveAt !== undefined) this.keepaliveAt = now + this.keepalive.idleMs;
+    if (this.keepalive !== undefined && (this.st === "ESTABLISHED" || this.st === "CLOSE-WAIT")) {
+      this.keepaliveAt = now + this.keepalive.idleMs;
+    }
     this.processAck(seg, opts, now);
     if (this.st === "CLOSED") return;
     if (this.st === "TIME-WAIT") {
@@ -717,9 +730,6 @@ export class TcpConnection {
       const fs = seqAdd(seq, payload.length);
       if (fs === this.rcvNxt) this.receiveFin(now);
       else if (seqGt(fs, this.rcvNxt)) this.rcvFinSeq = fs;
-    } else if (fin && seqAdd(seq, payload.length) === this.rcvNxt - 0 && !receiving) {
-      // CLOSE-WAIT, CLOSING, LAST-ACK: a retransmitted FIN; acknowledge it again.
-      this.ackNow = true;
     }
   }
 
@@ -739,9 +749,7 @@ export class TcpConnection {
       this.scoreboard.update(undefined, ack, this.sndMax);
     }
 
-    if (acked > 0) {
-      this.ackAdvance(seg, now);
-    }
+    const dataAcked = acked > 0 ? this.ackAdvance(seg, now) : 0;
 
     // Window update rule (RFC 9293 §3.10.7.4: SND.WL1 / SND.WL2 guard against old segments).
     if (seqGe(ack, prevUna) && (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack)))) {
@@ -757,7 +765,7 @@ export class TcpConnection {
     }
 
     if (acked > 0) {
-      this.afterNewAck(acked, prevUna, now);
+      this.afterNewAck(dataAcked, now);
     } else if (acked === 0 && this.sndMax !== this.sndUna) {
       // RFC 5681 §2 duplicate ACK; with SACK, RFC 6675 §2 wants it to SACK new data.
       const plainDup = seg.payload.length === 0 && !(seg.flags & (TCP_SYN | TCP_FIN)) && !windowChanged;
@@ -783,10 +791,10 @@ export class TcpConnection {
   }
 
   /** Moves SND.UNA to SEG.ACK: frees the buffer, takes an RTT sample (RFC 6298 §3 / RFC 7323 §4). */
-  private ackAdvance(seg: TcpRepr, now: number): void {
+  private ackAdvance(seg: TcpRepr, now: number): number {
     const ack = seg.ack;
     let acked = seqSub(ack, this.sndUna);
-    if (acked <= 0) return;
+    if (acked <= 0) return 0;
     if (this.sndUna === this.iss) acked--; // the SYN
     if (this.finSent && seqGt(ack, this.finSeq)) acked--; // the FIN
     const data = Math.min(Math.max(acked, 0), this.sendBuf.length);
@@ -809,11 +817,11 @@ export class TcpConnection {
       this.writeBlocked = false;
       this.events.push({ kind: "writable" });
     }
+    return data;
   }
 
   /** Recovery and timer bookkeeping after SND.UNA advanced by `acked`. */
-  private afterNewAck(acked: number, prevUna: number, now: number): void {
-    void prevUna;
+  private afterNewAck(acked: number, now: number): void {
     this.retries = 0;
     this.firstRtoAt = undefined;
     this.dupAcks = 0;
@@ -1093,7 +1101,6 @@ export class TcpConnection {
       default:
         break;
     }
-    let sent = 0;
     if (this.keepaliveProbePending || this.persistProbePending) {
       const probeZeroWindow = this.persistProbePending && this.sndWnd === 0;
       if (this.keepaliveProbePending || probeZeroWindow) {
@@ -1102,16 +1109,13 @@ export class TcpConnection {
         this.sendSegment(now, emit, seqAdd(this.sndUna, -1), TCP_ACK, EMPTY, this.optionsFor(now));
         if (this.keepaliveProbePending) this.counters.keepaliveProbes++;
         else this.counters.zeroWindowProbes++;
-        sent++;
         this.persistProbePending = false;
       }
       this.keepaliveProbePending = false;
     }
-    if (this.st !== "TIME-WAIT" && this.st !== "FIN-WAIT-2" && this.st !== "CLOSING" ? true : this.finSent && this.st === "CLOSING") {
-      sent += this.sendData(now, emit);
-    }
+    if (this.canSendData()) this.sendData(now, emit);
+    this.persistProbePending = false;
     if (this.ackNow) this.sendSegment(now, emit, this.sndMax, TCP_ACK, EMPTY, this.optionsFor(now));
-    else void sent;
     this.armPersist(now);
   }
 
@@ -1456,7 +1460,7 @@ export class TcpConnection {
       return;
     }
     this.keepalive = { idleMs, intervalMs: this.keepalive?.intervalMs ?? 75_000, count: this.keepalive?.count ?? 9 };
-    if (now !== undefined && SYNCHRONIZED.has(this.st)) this.keepaliveAt = now + idleMs;
+    if (this.st === "ESTABLISHED" || this.st === "CLOSE-WAIT") this.keepaliveAt = (now ?? this.lastRecvAt) + idleMs;
   }
 
   /** Events since the last call, in order. */
@@ -1528,7 +1532,7 @@ export class TcpConnection {
     this.synPending = false;
     if (seqLt(this.rcvAdvEdge, this.rcvNxt)) this.rcvAdvEdge = this.rcvNxt;
     this.events.push({ kind: "connected" });
-    if (this.keepalive !== undefined) this.keepaliveAt = this.lastSendAt + this.keepalive.idleMs;
+    if (this.keepalive !== undefined) this.keepaliveAt = this.lastRecvAt + this.keepalive.idleMs;
   }
 
   private enterTimeWait(now: number): void {
