@@ -59,6 +59,7 @@ describe("sans-IO protocol code (STYLE.md §4)", () => {
       device: ["device", "time", "errors.ts"],
       pcap: ["pcap", "wire"],
       time: ["time"],
+      app: ["app"],
     };
     const bad: string[] = [];
     for (const [layer, ok] of Object.entries(allowed)) {
