@@ -556,6 +556,8 @@ export class TcpConnection {
     if (!(f & TCP_SYN)) return;
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    // The window our SYN advertised (unscaled, RFC 7323 §2.2), now anchored at RCV.NXT.
+    this.rcvAdvEdge = seqAdd(this.rcvNxt, Math.min(this.recvBuf.window(), 0xffff));
     this.negotiate(optionsOf(seg), false, now);
     if (f & TCP_ACK) {
       this.ackAdvance(seg, now);
