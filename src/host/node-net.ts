@@ -11,7 +11,8 @@ export function nodeNetFaces(): NetFaces {
   return {
     listen(opts, onConnection) {
       return new Promise<AppServer>((resolve, reject) => {
-        const server = net.createServer((sock) => onConnection(sock as AppSocket));
+        // allowHalfOpen: a client may send its requests and half-close; the app ends the socket itself.
+        const server = net.createServer({ allowHalfOpen: true }, (sock) => onConnection(sock as AppSocket));
         server.once("error", reject);
         server.listen({ port: opts.port, ...(opts.host !== undefined ? { host: opts.host } : {}) }, () => {
           server.off("error", reject);
