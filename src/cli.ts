@@ -16,6 +16,11 @@ commands:
                                      answer on a TAP device; prints "ready" once listening
   ping --tap NAME --ip A/N [--ip6 A/N] HOST [-c N] [-s SIZE] [-W SECONDS]
                                      the stack as a ping client
+  get --tap NAME --ip A/N URL [-o FILE]        download over http:// or ftp://
+  put --tap NAME --ip A/N FILE ftp://[user:pass@]HOST/PATH
+                                     upload over FTP (passive mode)
+  mail --tap NAME --ip A/N --server HOST[:PORT] --from A --to B [FILE]
+                                     send a message (FILE or standard input) over SMTP
 
 options for every command: --debug (stack traces on errors), --help`;
 
@@ -40,6 +45,12 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import("./cli/serve.ts")).runServe(rest);
       case "ping":
         return await (await import("./cli/ping.ts")).runPing(rest);
+      case "get":
+        return await (await import("./cli/clients.ts")).runGet(rest);
+      case "put":
+        return await (await import("./cli/clients.ts")).runPut(rest);
+      case "mail":
+        return await (await import("./cli/clients.ts")).runMail(rest);
       default:
         throw new UsageError(`unknown command '${command}' (see wirestack --help)`);
     }

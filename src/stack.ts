@@ -1,12 +1,12 @@
 /**
- * The stack: one device, one Ethernet interface, IPv4 and/or IPv6 with ICMP, and UDP, around one
- * clock and one timer (DESIGN.md, "The data path").
+ * The stack: one device, one Ethernet interface, IPv4 and/or IPv6 with ICMP, UDP and TCP, around
+ * one clock and one timer (DESIGN.md, "The data path").
  *
  * Theory of operation. The device hands us a batch of frames; we read `now` once for the batch and
- * pass each frame up by return values: link → ipv4/ipv6 → icmp/udp. Replies and other egress go
+ * pass each frame up by return values: link → ipv4/ipv6 → icmp/udp/tcp. Replies and other egress go
  * down through each layer's `dispatch…` to the device. After every batch, every API call that sends,
  * and every timer expiry, `service(now)` polls each module (retransmit ARP and NS, expire
- * reassembly, time out pings) and re-arms the single clock timer for the earliest deadline any
+ * reassembly, time out pings, run TCP timers and send what connections queued) and re-arms the single clock timer for the earliest deadline any
  * module reports. No module touches the clock, a timer or the device itself.
  *
  * An exception escaping a protocol module while processing a frame is a bug, never the peer's fault:
@@ -39,10 +39,15 @@ import { Icmpv4 } from "./net/icmpv4.ts";
 import { Ipv6Layer, type Ipv6Delivery } from "./net/ipv6.ts";
 import { Ndp } from "./net/ndp.ts";
 import { Icmpv6 } from "./net/icmpv6.ts";
-import { UdpLayer } from "./transport/udp.ts";
-import { UdpSocket } from "./api/udp-socket.ts";
+import { UdpLayer, type IcmpErrorEvent } from "./transport/udp.ts";
+import { UdpSocket, parseIpLiteral } from "./api/udp-socket.ts";
+import { TcpLayer, type TcpLimits } from "./transport/tcp/layer.ts";
+import type { TcpConfig } from "./transport/tcp/connection.ts";
+import { attachTcpSocket, type TcpSocket } from "./api/tcp-socket.ts";
+import { TcpServer, tcpServerHost, type TcpServerHost, type TcpServerOptions } from "./api/tcp-server.ts";
 
 const IP_PROTOCOL_ICMP = 1;
+const IP_PROTOCOL_TCP = 6;
 const IP_PROTOCOL_UDP = 17;
 const IP_PROTOCOL_ICMPV6 = 58;
 
@@ -70,6 +75,29 @@ export interface StackOptions {
   readonly routerSolicitation?: boolean;
   /** Called with any exception a protocol module threw while processing a frame (a bug). */
   readonly onError?: (err: unknown) => void;
+  /** TCP defaults for every connection (connection.ts) and the layer's bounds (layer.ts). */
+  readonly tcp?: { readonly config?: TcpConfig; readonly limits?: Partial<TcpLimits> };
+}
+
+/** Options of `stack.tcp.listen`: net.Server's options plus where and how many to queue. */
+export interface StackListenOptions extends TcpServerOptions {
+  /** An IP literal to listen on; default every address of the stack. */
+  readonly host?: string | undefined;
+  /** Accept queue bound (default 128). */
+  readonly backlog?: number | undefined;
+}
+
+/** Options of `stack.tcp.connect`, as net.connect's. */
+export interface StackConnectOptions {
+  /** The peer's IP literal (names are not resolved). */
+  readonly host: string;
+  readonly port: number;
+  /** Our port; default an ephemeral one. */
+  readonly localPort?: number | undefined;
+  /** As net.Socket: keep our side open after the peer's FIN (default false). */
+  readonly allowHalfOpen?: boolean | undefined;
+  /** Per-connection TCP settings over the stack's. */
+  readonly config?: TcpConfig | undefined;
 }
 
 /** Options for `stack.ping`. */
@@ -115,6 +143,7 @@ export class Stack {
   readonly ndp: Ndp | undefined;
   readonly icmpv6: Icmpv6 | undefined;
   readonly udpLayer: UdpLayer;
+  readonly tcpLayer: TcpLayer;
   readonly stats = new Counters("stack");
   /** The last exception a module threw (see the module comment), for tests and `--debug`. */
   lastError: unknown = undefined;
@@ -190,6 +219,14 @@ export class Stack {
     this.ndp = new Ndp({ ipv6: this.ipv6 });
     this.icmpv6 = new Icmpv6({ ipv6: this.ipv6, ndp: this.ndp });
     this.udpLayer = new UdpLayer({ ipv4: this.ipv4, ipv6: this.ipv6, random: this.random.fork("udp") });
+    this.tcpLayer = new TcpLayer({
+      ipv4: this.ipv4,
+      ipv6: this.ipv6,
+      random: this.random.fork("tcp"),
+      config: opts.tcp?.config,
+      limits: opts.tcp?.limits,
+    });
+    this.tcpHost = tcpServerHost({ layer: this.tcpLayer, clock: this.clock, kick: () => this.kick(), random: this.random.fork("tcp-server") });
     this.pingId = this.random.fork("ping").nextInt(0x10000);
 
     device.setReceiver((frames) => this.receive(frames));
@@ -206,6 +243,45 @@ export class Stack {
       new UdpSocket({ layer: this.udpLayer, port, ...(address !== undefined ? { address } : {}), now: () => this.clock.now(), kick: () => this.kick() }),
   };
 
+  private readonly tcpHost: TcpServerHost;
+
+  /**
+   * TCP in the manner of node:net (DESIGN.md, "Public API"):
+   * `b.tcp.listen(7, (sock) => sock.pipe(sock))`, `a.tcp.connect({ host: "10.0.0.2", port: 7 })`.
+   */
+  readonly tcp = {
+    /**
+     * A server listening on `port` (every address, or `opts.host`); `onConnection` gets each accepted
+     * socket. A taken port is emitted as the server's 'error' (EADDRINUSE), as net.Server does.
+     */
+    listen: (
+      port: number,
+      optsOrListener?: StackListenOptions | ((sock: TcpSocket) => void),
+      onConnection?: (sock: TcpSocket) => void,
+    ): TcpServer => {
+      const opts = typeof optsOrListener === "function" ? {} : (optsOrListener ?? {});
+      const cb = typeof optsOrListener === "function" ? optsOrListener : onConnection;
+      const server = new TcpServer(this.tcpHost, opts, cb);
+      server.listen({ port, host: opts.host, backlog: opts.backlog });
+      return server;
+    },
+    /** A socket connecting to `host`:`port` (a stream.Duplex; 'connect' once established). */
+    connect: (opts: StackConnectOptions): TcpSocket => {
+      const dst = parseIpLiteral(opts.host);
+      if (dst === undefined) {
+        throw new StackConfigError("WIRESTACK_ERR_BAD_ADDRESS", `'${opts.host}' is not an IPv4 or IPv6 address (names are not resolved)`);
+      }
+      const conn = this.tcpLayer.connect(
+        { family: dst.family, address: dst.address, port: opts.port },
+        { localPort: opts.localPort, config: opts.config },
+        this.clock.now(),
+      );
+      const sock = attachTcpSocket({ layer: this.tcpLayer, clock: this.clock, kick: () => this.kick() }, conn, { allowHalfOpen: opts.allowHalfOpen });
+      this.kick();
+      return sock;
+    },
+  };
+
   /** Every counter of every layer, flat: `{ "ipv4.drop.bad-checksum": 2, … }`. */
   counters(): Record<string, number> {
     const out: Record<string, number> = {};
@@ -219,6 +295,8 @@ export class Stack {
     this.ndp?.counters.snapshot(out);
     this.icmpv6?.counters.snapshot(out);
     this.udpLayer.counters.snapshot(out);
+    this.tcpLayer.counters.snapshot(out);
+    this.tcpLayer.listenCounters.snapshot(out);
     return out;
   }
 
@@ -261,9 +339,19 @@ export class Stack {
     });
   }
 
-  /** Stops the timer, closes the device (and the capture). Pending pings are rejected. */
+  /**
+   * Resets every TCP connection (the peers learn at once rather than by timeout), stops the timer,
+   * closes the device (and the capture). Pending pings are rejected.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
+    const now = this.clock.now();
+    for (const l of this.tcpLayer.listeners()) this.tcpLayer.closeListener(l, now);
+    for (const c of this.tcpLayer.connections()) {
+      c.abort(now);
+      this.tcpLayer.kick(c);
+    }
+    this.tcpLayer.flush(now);
     this.closed = true;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timer = undefined;
@@ -315,14 +403,18 @@ export class Stack {
         const ev = icmp.processIcmp(d, now);
         if (ev === undefined) return;
         if (ev.kind === "echo-reply") this.pingReply(`4/${ipv4ToString(ev.src)}/${ev.id}/${ev.seq}`, now);
-        else if (ev.kind === "error") this.udpLayer.processIcmpError(ev, now);
+        else if (ev.kind === "error") this.icmpErrorToTransport(ev, now);
         return;
       }
       case IP_PROTOCOL_UDP:
         if (this.udpLayer.processDatagram(d, now) === "port-unreachable") icmp.sendError(d, "port-unreachable", now);
         return;
+      case IP_PROTOCOL_TCP:
+        // RFC 9293 §3.10.7.1: TCP answers closed ports itself (RST), not with ICMP.
+        this.tcpLayer.processSegment(d, now);
+        return;
       default:
-        // RFC 1122 §3.2.2.1: a protocol we do not implement (TCP comes with its own issue).
+        // RFC 1122 §3.2.2.1: a protocol we do not implement.
         icmp.sendError(d, "protocol-unreachable", now);
     }
   }
@@ -336,7 +428,7 @@ export class Stack {
         if (ev.kind === "echo-reply") this.pingReply(`6/${ipv6ToString(ev.src)}/${ev.id}/${ev.seq}`, now);
         else if (ev.kind === "error") {
           // One shape for both families' errors, as the transports take it.
-          this.udpLayer.processIcmpError(
+          this.icmpErrorToTransport(
             {
               error: { type: ev.type, code: { kind: ev.reason }, mtu: ev.mtu },
               reporter: ev.from,
@@ -354,10 +446,19 @@ export class Stack {
       case IP_PROTOCOL_UDP:
         if (this.udpLayer.processDatagram(d, now) === "port-unreachable") icmp.sendError(d, "port-unreachable", now);
         return;
+      case IP_PROTOCOL_TCP:
+        this.tcpLayer.processSegment(d, now);
+        return;
       default:
         // RFC 8200 §4: an unrecognized Next Header is answered with Parameter Problem code 1.
         icmp.sendError(d, "unrecognized-next-header", now);
     }
+  }
+
+  /** An ICMP error goes to the transport of the datagram it quotes. */
+  private icmpErrorToTransport(ev: IcmpErrorEvent, now: number): void {
+    if (ev.protocol === IP_PROTOCOL_TCP) this.tcpLayer.processIcmpError(ev, now);
+    else this.udpLayer.processIcmpError(ev, now);
   }
 
   private pingReply(key: string, now: number): void {
@@ -372,6 +473,15 @@ export class Stack {
     this.link.poll(now);
     this.ipv4?.poll(now);
     this.ipv6?.poll(now);
+    // TCP timers, then every connection with work to send (after a batch, a timer or an app call).
+    // Owners' callbacks run here too: what they throw is treated like a module's exception.
+    try {
+      this.tcpLayer.poll(now);
+    } catch (err) {
+      this.stats.inc("exception");
+      this.lastError = err;
+      this.onError?.(err);
+    }
     let next = Infinity;
     for (const p of this.pings.values()) {
       if (p.deadline <= now) {
@@ -379,7 +489,7 @@ export class Stack {
         p.reject(new WirestackError("WIRESTACK_ERR_TIMEOUT", `no echo reply within the timeout (${p.key.split("/")[1]})`));
       } else if (p.deadline < next) next = p.deadline;
     }
-    for (const d of [this.link.nextDeadline(), this.ipv4?.nextDeadline(), this.ipv6?.nextDeadline()]) {
+    for (const d of [this.link.nextDeadline(), this.ipv4?.nextDeadline(), this.ipv6?.nextDeadline(), this.tcpLayer.nextDeadline()]) {
       if (d !== undefined && d < next) next = d;
     }
     this.arm(next, now);

@@ -31,7 +31,8 @@ import { Duplex } from "node:stream";
 import { constants as osConstants } from "node:os";
 import { WirestackError } from "../errors.ts";
 import type { Clock, TimerId } from "../time/clock.ts";
-import type { Endpoint, TcpEvent, TcpState } from "../transport/tcp/connection.ts";
+import type { Endpoint, TcpConnection, TcpEvent, TcpState } from "../transport/tcp/connection.ts";
+import type { TcpLayer } from "../transport/tcp/layer.ts";
 import { ipv4ToString, ipv6ToString } from "../wire/ip-address.ts";
 
 /** The part of `TcpConnection` the socket uses (the contract's app side), so tests can fake it. */
@@ -52,7 +53,7 @@ export interface TcpSocketConnection {
 }
 
 /** Node's codes for the errors a TCP socket reports. */
-export type TcpSocketErrorCode = "ECONNREFUSED" | "ECONNRESET" | "ETIMEDOUT" | "EPIPE" | "EADDRINUSE";
+export type TcpSocketErrorCode = "ECONNREFUSED" | "ECONNRESET" | "ETIMEDOUT" | "EPIPE" | "EADDRINUSE" | "EADDRNOTAVAIL";
 
 /**
  * A socket error as Node reports it (`code`, negative `errno`, `syscall`, peer `address` and
@@ -107,7 +108,10 @@ export function endpointInfo(e: Endpoint): TcpAddressInfo {
   return { address: ipv6ToString(e.address as Uint8Array), family: "IPv6", port: e.port };
 }
 
-const SYSCALL_OF: Record<Exclude<TcpSocketErrorCode, "EADDRINUSE">, string> = {
+/** The most one `_read` turn takes from the connection per read, as Node's 64 KiB socket reads. */
+const READ_CHUNK = 65536;
+
+const SYSCALL_OF: Record<Exclude<TcpSocketErrorCode, "EADDRINUSE" | "EADDRNOTAVAIL">, string> = {
   ECONNREFUSED: "connect",
   ECONNRESET: "read",
   ETIMEDOUT: "read",
@@ -170,6 +174,8 @@ export class TcpSocket extends Duplex {
     const st = this.conn.state;
     this.connecting = st === "SYN-SENT" || st === "SYN-RECEIVED";
     this.lastActive = this.clock.now();
+    // As net.Socket: start reading at once, so data fills the stream's buffer up to its high-water mark.
+    if (!this.connecting) this.read(0);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -385,7 +391,8 @@ export class TcpSocket extends Duplex {
     if (this.detached || this.pushedEnd) return;
     let pulled = false;
     while (this.wantData) {
-      const data = this.conn.read();
+      // At most 64 KiB at a time, as Node reads a socket: the rest keeps the window closed until asked for.
+      const data = this.conn.read(READ_CHUNK);
       if (data === undefined) break;
       pulled = true;
       this.bytesRead += data.length;
@@ -426,6 +433,7 @@ export class TcpSocket extends Duplex {
         this.finalWaiting = undefined;
         this.emit("connect");
         this.emit("ready");
+        this.read(0);
         if (waiting !== undefined && !this.destroyed) {
           this.shutdownConnection();
           waiting();
@@ -506,4 +514,34 @@ export class TcpSocket extends Duplex {
     if (this.idleTimer !== undefined) this.clock.cancel(this.idleTimer);
     this.idleTimer = undefined;
   }
+}
+
+/** What `attachTcpSocket` needs of the stack. */
+export interface TcpSocketHost {
+  readonly layer: TcpLayer;
+  readonly clock: Clock;
+  /** The stack's kick: flush the TCP layer and re-arm the timer. */
+  readonly kick: () => void;
+}
+
+/**
+ * Wraps a connection of `host.layer` (from `connect` or `accept`) in a socket and makes the socket
+ * its owner, so the layer's flush delivers the connection's events to it (layer.ts's contract).
+ */
+export function attachTcpSocket(
+  host: TcpSocketHost,
+  conn: TcpConnection,
+  opts: Omit<TcpSocketOptions, "connection" | "clock" | "kick"> = {},
+): TcpSocket {
+  const sock = new TcpSocket({
+    ...opts,
+    connection: conn,
+    clock: host.clock,
+    kick: () => {
+      host.layer.kick(conn);
+      host.kick();
+    },
+  });
+  host.layer.setOwner(conn, { deliver: (events) => sock._deliver(events) });
+  return sock;
 }

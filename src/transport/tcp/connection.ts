@@ -874,6 +874,10 @@ export class TcpConnection {
     this.counters.fastRetransmits++;
     this.rttSeq = undefined;
     this.retransmitHeadPending = true; // RFC 5681 §3.2 step 3 / RFC 6675 §5 (4.3)
+    // As Linux (tcp_xmit_retransmit_queue re-arms the timer when it resends the head): timed from
+    // the last new ACK, the RTO (≈ SRTT on a steady path) would expire before the fast
+    // retransmission can be acknowledged, a spurious timeout after every loss.
+    this.rtoAt = now + this.rtt.rto;
     this.highRxt = this.sndUna;
     // RFC 5681 §3.2 step 4: cwnd = ssthresh + 3*SMSS (the inflation is ours, congestion.ts).
     this.inflation = this.sackOk ? 0 : DUP_THRESH * this.effMss;
@@ -1040,7 +1044,10 @@ export class TcpConnection {
       this.fail("ETIMEDOUT", `no acknowledgment after ${this.retries - 1} retransmissions`);
       return;
     }
-    this.cc.onRto(now, seqSub(this.sndMax, this.sndUna));
+    // FlightSize capped at cwnd (RFC 9438 §4.6 allows cwnd with RFC 7661 validation; Linux uses
+    // cwnd): after a failed recovery SND.MAX − SND.UNA still counts the whole window sent before
+    // the loss, and an ssthresh from it would restart slow start far past the path's capacity.
+    this.cc.onRto(now, Math.min(seqSub(this.sndMax, this.sndUna), this.cc.cwnd));
     this.rtt.backoff(); // RFC 6298 §5.5
     // RFC 2018 §8: the receiver may have reneged; SACK information is discarded after a timeout.
     this.scoreboard.clear();
@@ -1139,8 +1146,10 @@ export class TcpConnection {
         const haveNew = this.unsentBytes() > 0 && this.sendWindowAvail() > 0;
         const ns = this.scoreboard.nextSeg(from, this.effMss, haveNew);
         if (ns.kind === "retransmit") {
-          this.sendRange(now, emit, ns.seq, ns.len);
-          this.highRxt = seqAdd(ns.seq, ns.len);
+          // RFC 9293 §3.7.1: the SACK blocks riding on it share the MSS with the data.
+          const len = Math.min(ns.len, Math.max(1, this.effMss - this.sackOptionLength()));
+          this.sendRange(now, emit, ns.seq, len);
+          this.highRxt = seqAdd(ns.seq, len);
           sent++;
           continue;
         }

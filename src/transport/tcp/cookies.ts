@@ -10,14 +10,15 @@
  *
  *    31       27 26  24 23                                          0
  *   +-----------+------+---------------------------------------------+
- *   | t mod 32  | MSS  |  H(key, 4-tuple, t, peer ISN) mod 2^24       |
+ *   | t mod 32  | MSS  |  H(key, 4-tuple, t, peer ISN, MSS) mod 2^24  |
  *   +-----------+------+---------------------------------------------+
  *
  * t counts 64-second periods of `now` (Linux's COOKIE period); a cookie is accepted while t is the
  * current or the previous period (Linux's MAX_SYNCOOKIE_AGE = 2), so it lives 64–128 s. The 3-bit
  * MSS index points into a table per family and yields the largest table entry not above the peer's
  * MSS. The peer's ISN is in the hash (as Linux adds it to its cookie) so that every SYN gets its own
- * cookie and the ACK's SEQ must match too.
+ * cookie and the ACK's SEQ must match too; so is the MSS index, so that its bits cannot be altered
+ * (Linux adds the index to its hash and only range-checks what comes back).
  *
  * What the 32 bits cannot hold — window scale and SACK-permitted — rides in the low 6 bits of the
  * SYN-ACK's TSval when the peer sent timestamps, exactly as Linux's `cookie_init_timestamp`: bits 0–3
@@ -111,7 +112,7 @@ export class SynCookies {
   }
 
   private compose(local: Endpoint, remote: Endpoint, irs: number, t: number, idx: number): number {
-    const h = keyedHash32(this.key, "syn-cookie", local, remote, [t >>> 0, irs]) & HASH_MASK;
+    const h = keyedHash32(this.key, "syn-cookie", local, remote, [t >>> 0, irs, idx]) & HASH_MASK;
     return (((t & 31) << 27) | (idx << 24) | h) >>> 0;
   }
 }

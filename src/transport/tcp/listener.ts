@@ -27,7 +27,7 @@ import { Counters } from "../../util/counters.ts";
 import { WireError } from "../../wire/error.ts";
 import { TCP_ACK, TCP_RST, TCP_SYN, tcpOptionSet, type TcpOptionSet, type TcpRepr } from "../../wire/tcp.ts";
 import type { Ipv4Address, Ipv6Address } from "../../wire/ip-address.ts";
-import type { CookieSynInfo, Endpoint, TcpConnection } from "./connection.ts";
+import type { CookieSynInfo, Endpoint, TcpConfig, TcpConnection } from "./connection.ts";
 import { COOKIE_MAX_AGE, COOKIE_PERIOD_MS, cookieSynInfo, type CookieFeatures, type SynCookies } from "./cookies.ts";
 
 /** Default bound of the SYN queue (half-open connections), like Linux's tcp_max_syn_backlog floor. */
@@ -71,6 +71,10 @@ export interface TcpListenerOptions {
   /** Which options cookie connections may use (the listener's TcpConfig). */
   readonly features: CookieFeatures;
   readonly cookies: SynCookies;
+  /** Settings of connections made from this listener (the layer's, merged with `listen`'s). */
+  readonly config?: TcpConfig | undefined;
+  /** Where to count (the layer passes its own "tcp.listen" counters so every listener adds up). */
+  readonly counters?: Counters | undefined;
 }
 
 /** A listening port (see the module comment). Created by `TcpLayer.listen`. */
@@ -79,8 +83,10 @@ export class TcpListener {
   readonly local: TcpListenLocal;
   readonly backlog: number;
   readonly synQueueLimit: number;
-  /** Events, prefix "tcp.listen" (merged into the layer's snapshot): drops, cookies sent and accepted. */
-  readonly counters = new Counters("listen");
+  /** Drops, cookies sent and accepted (prefix "tcp.listen"; shared by every listener of a layer). */
+  readonly counters: Counters;
+  /** Settings of the connections this listener creates. */
+  readonly config: TcpConfig;
   /** Set by the socket API; told when the accept queue gains connections. */
   owner: TcpListenerOwner | undefined = undefined;
   /** False once closed. */
@@ -103,6 +109,8 @@ export class TcpListener {
     this.synQueueLimit = Math.max(0, Math.floor(opts.synQueue ?? DEFAULT_SYN_QUEUE));
     this.features = opts.features;
     this.cookies = opts.cookies;
+    this.config = opts.config ?? {};
+    this.counters = opts.counters ?? new Counters("tcp.listen");
   }
 
   /** True when the accept queue holds `backlog` connections. */
