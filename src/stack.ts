@@ -32,9 +32,11 @@ import {
   type Ipv6Address,
 } from "./wire/ip-address.ts";
 import { allocPacket } from "./wire/packet-buffer.ts";
-import { NeighborCache } from "./link/neighbor-cache.ts";
+import { NeighborCache, type NeighborCacheConfig } from "./link/neighbor-cache.ts";
+import type { ArpConfig } from "./link/arp-cache.ts";
 import { EthernetLink, type LinkIngress } from "./link/ethernet-link.ts";
-import { Ipv4Layer, type Ipv4Delivery } from "./net/ipv4.ts";
+import { Ipv4Layer, type Ipv4Delivery, type Ipv4ReassemblyConfig } from "./net/ipv4.ts";
+import type { TokenBucketConfig } from "./net/rate-limit.ts";
 import { Icmpv4 } from "./net/icmpv4.ts";
 import { Ipv6Layer, type Ipv6Delivery } from "./net/ipv6.ts";
 import { Ndp } from "./net/ndp.ts";
@@ -50,6 +52,27 @@ const IP_PROTOCOL_ICMP = 1;
 const IP_PROTOCOL_TCP = 6;
 const IP_PROTOCOL_UDP = 17;
 const IP_PROTOCOL_ICMPV6 = 58;
+
+/**
+ * Every resource bound of a stack, each over its module's documented default (README, "Limits").
+ * Past a bound the stack drops and counts; nothing grows without one.
+ */
+export interface StackLimits {
+  /** ARP cache entries, datagrams waiting for resolution, timers (link/arp-cache.ts `ARP_DEFAULTS`). */
+  readonly arp?: Partial<ArpConfig>;
+  /** NDP neighbor cache entries and queued packets (link/neighbor-cache.ts `NEIGHBOR_CACHE_DEFAULTS`). */
+  readonly neighbors?: Partial<NeighborCacheConfig>;
+  /** IPv4 reassembly: datagrams, bytes, fragments each, timeout (net/ipv4.ts `IPV4_REASSEMBLY_DEFAULTS`). */
+  readonly ipv4Reassembly?: Partial<Ipv4ReassemblyConfig>;
+  /** IPv6 reassembly, the same fields (net/ipv6.ts `IPV6_REASSEMBLY_DEFAULTS`). */
+  readonly ipv6Reassembly?: Partial<Ipv4ReassemblyConfig>;
+  /** ICMPv4 error token bucket (net/icmpv4.ts `ICMPV4_RATE_DEFAULTS`). */
+  readonly icmpv4Errors?: Partial<TokenBucketConfig>;
+  /** ICMPv6 error token bucket (net/icmpv6.ts `ICMPV6_RATE_LIMIT_DEFAULTS`). */
+  readonly icmpv6Errors?: Partial<TokenBucketConfig>;
+  /** Connections, SYN and accept queues (transport/tcp/layer.ts); merged over `tcp.limits`. */
+  readonly tcp?: Partial<TcpLimits>;
+}
 
 /** How to build a stack. Addresses are given as text, as on the command line. */
 export interface StackOptions {
@@ -77,6 +100,8 @@ export interface StackOptions {
   readonly onError?: (err: unknown) => void;
   /** TCP defaults for every connection (connection.ts) and the layer's bounds (layer.ts). */
   readonly tcp?: { readonly config?: TcpConfig; readonly limits?: Partial<TcpLimits> };
+  /** Resource bounds (buffer sizes and the out-of-order queue are per connection, in `tcp.config`). */
+  readonly limits?: StackLimits;
 }
 
 /** Options of `stack.tcp.listen`: net.Server's options plus where and how many to queue. */
@@ -199,12 +224,25 @@ export class Stack {
       else throw new StackConfigError("WIRESTACK_ERR_BAD_ADDRESS", `bad gateway '${text}': give an IPv4 or IPv6 address without a prefix length`);
     }
 
-    const neighbors = new NeighborCache({});
-    this.link = new EthernetLink({ mac, mtu: device.mtu, emit: (frame) => this.device.send(frame), neighbors });
+    const limits = opts.limits ?? {};
+    const neighbors = new NeighborCache(limits.neighbors ?? {});
+    this.link = new EthernetLink({
+      mac,
+      mtu: device.mtu,
+      emit: (frame) => this.device.send(frame),
+      neighbors,
+      ...(limits.arp !== undefined ? { arp: limits.arp } : {}),
+    });
 
     if (v4.length > 0) {
-      this.ipv4 = new Ipv4Layer({ link: this.link, addresses: v4, ...(gw4 !== undefined ? { gateway: gw4 } : {}), random: this.random.fork("ipv4") });
-      this.icmpv4 = new Icmpv4({ ipv4: this.ipv4 });
+      this.ipv4 = new Ipv4Layer({
+        link: this.link,
+        addresses: v4,
+        ...(gw4 !== undefined ? { gateway: gw4 } : {}),
+        ...(limits.ipv4Reassembly !== undefined ? { reassembly: limits.ipv4Reassembly } : {}),
+        random: this.random.fork("ipv4"),
+      });
+      this.icmpv4 = new Icmpv4({ ipv4: this.ipv4, ...(limits.icmpv4Errors !== undefined ? { rateLimit: limits.icmpv4Errors } : {}) });
     }
     // IPv6 always runs: every interface has a link-local address (RFC 4291 §2.1).
     this.ipv6 = new Ipv6Layer({
@@ -215,16 +253,17 @@ export class Stack {
       dad: opts.dad ?? true,
       sendRouterSolicitation: opts.routerSolicitation ?? true,
       ...(gw6 !== undefined ? { gateway: gw6 } : {}),
+      ...(limits.ipv6Reassembly !== undefined ? { reassembly: limits.ipv6Reassembly } : {}),
     });
     this.ndp = new Ndp({ ipv6: this.ipv6 });
-    this.icmpv6 = new Icmpv6({ ipv6: this.ipv6, ndp: this.ndp });
+    this.icmpv6 = new Icmpv6({ ipv6: this.ipv6, ndp: this.ndp, ...(limits.icmpv6Errors !== undefined ? { rateLimit: limits.icmpv6Errors } : {}) });
     this.udpLayer = new UdpLayer({ ipv4: this.ipv4, ipv6: this.ipv6, random: this.random.fork("udp") });
     this.tcpLayer = new TcpLayer({
       ipv4: this.ipv4,
       ipv6: this.ipv6,
       random: this.random.fork("tcp"),
       config: opts.tcp?.config,
-      limits: opts.tcp?.limits,
+      limits: { ...opts.tcp?.limits, ...limits.tcp },
     });
     this.tcpHost = tcpServerHost({ layer: this.tcpLayer, clock: this.clock, kick: () => this.kick(), random: this.random.fork("tcp-server") });
     this.pingId = this.random.fork("ping").nextInt(0x10000);

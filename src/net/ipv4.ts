@@ -330,6 +330,11 @@ export class Ipv4Layer {
     }
   }
 
+  /** What reassembly holds now (datagrams in progress, bytes counted against `maxBytes`), for tests and the fuzzer. */
+  reassemblyUsage(): { readonly datagrams: number; readonly bytes: number } {
+    return { datagrams: this.reassembler.size, bytes: this.reassembler.bytesHeld };
+  }
+
   /** When reassembly next needs `poll`. */
   nextDeadline(): number | undefined {
     return this.reassembler.nextDeadline();

@@ -820,6 +820,11 @@ export class Ipv6Layer {
     this.nd?.poll(now);
   }
 
+  /** What reassembly holds now (datagrams in progress, bytes counted against `maxBytes`), for tests and the fuzzer. */
+  reassemblyUsage(): { readonly datagrams: number; readonly bytes: number } {
+    return { datagrams: this.reassembler.size, bytes: this.reassembler.bytesHeld };
+  }
+
   /** The earliest time `poll` has work to do. */
   nextDeadline(): number | undefined {
     let next = this.reassembler.nextDeadline();

@@ -158,7 +158,7 @@ export class DropDataDevice implements FrameDevice {
 // ---------------------------------------------------------------------------------------------
 // One endpoint of a transfer
 
-/** A state the connection passed through, with the virtual time it was first seen. */
+/** A state the connection was in after a clock callback, with the virtual time first seen. */
 export interface StateStep {
   readonly t: number;
   readonly state: TcpState;
@@ -305,7 +305,7 @@ export interface Pair {
  */
 export class Driver {
   readonly pairs: Pair[] = [];
-  private readonly listeners = new Map<number, { l: TcpListener; waiting: Pair[]; opts: PairOptions }[]>();
+  private readonly listeners = new Map<number, { l: TcpListener; waiting: { pair: Pair; opts: PairOptions }[] }>();
 
   constructor(readonly sim: TcpSim) {}
 
@@ -314,16 +314,15 @@ export class Driver {
     const { sim } = this;
     const now = sim.clock.now();
     const config = { ...sim.config, ...opts.config };
-    let list = this.listeners.get(opts.port);
-    if (list === undefined) {
-      const l = sim.tcpB.listen(opts.port, { family: 4 }, { config });
-      list = [{ l, waiting: [], opts }];
-      this.listeners.set(opts.port, list);
+    let entry = this.listeners.get(opts.port);
+    if (entry === undefined) {
+      entry = { l: sim.tcpB.listen(opts.port, { family: 4 }, { config }), waiting: [] };
+      this.listeners.set(opts.port, entry);
     }
     const remote: Endpoint = { family: 4, address: parseIpv4(TCP_SIM_ADDR.ipB)!, port: opts.port };
     const conn = sim.tcpA.connect(remote, { config }, now);
     const pair: Pair = { client: new SimEnd(conn, sim.tcpA, opts.upload, opts.hash ?? true, now), server: undefined };
-    list[0]!.waiting.push(pair);
+    entry.waiting.push({ pair, opts });
     this.pairs.push(pair);
     sim.a.kick();
     return pair;
@@ -335,15 +334,15 @@ export class Driver {
     const now = sim.clock.now();
     let movedA = false;
     let movedB = false;
-    for (const list of this.listeners.values()) {
-      for (const entry of list) {
-        for (let c = sim.tcpB.accept(entry.l); c !== undefined; c = sim.tcpB.accept(entry.l)) {
-          // Connections are accepted in the order they were opened (one listener, FIFO queues).
-          const pair = entry.waiting.shift();
-          if (pair === undefined) throw new Error("tcp-helpers: accepted a connection nobody opened");
-          pair.server = new SimEnd(c, sim.tcpB, entry.opts.download, entry.opts.hash ?? true, now);
-          movedB = true;
-        }
+    for (const entry of this.listeners.values()) {
+      for (let c = sim.tcpB.accept(entry.l); c !== undefined; c = sim.tcpB.accept(entry.l)) {
+        // Matched by the client's port: under loss, handshakes may complete out of order.
+        const i = entry.waiting.findIndex((w) => w.pair.client.conn.local.port === c.remote.port);
+        const w = entry.waiting[i];
+        if (w === undefined) throw new Error("tcp-helpers: accepted a connection nobody opened");
+        entry.waiting.splice(i, 1);
+        w.pair.server = new SimEnd(c, sim.tcpB, w.opts.download, w.opts.hash ?? true, now);
+        movedB = true;
       }
     }
     for (const p of this.pairs) {

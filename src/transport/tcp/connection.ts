@@ -111,6 +111,12 @@ export interface TcpConfig {
   synRetries?: number;
   /** Bytes the out-of-order queue may hold. Default: the receive buffer size. */
   maxOutOfOrderBytes?: number;
+  /**
+   * Give up (ETIMEDOUT) when data has waited behind a closed window this long, even if the peer answers
+   * every zero-window probe. Default 10 min; Infinity probes forever as RFC 9293 §3.8.6.1 (and Linux)
+   * would — a DoS bound, since a peer can otherwise pin our send buffer indefinitely.
+   */
+  persistTimeoutMs?: number;
   /** RTO bounds (rtt.ts: initial 1 s, min 200 ms, max 120 s). */
   rto?: RttOptions;
   /** Initial congestion window in segments (RFC 6928, Linux: 10). */
@@ -130,6 +136,7 @@ export const DEFAULT_TCP_CONFIG = {
   timeWaitMs: 60_000,
   maxRetransmits: 15,
   synRetries: 6,
+  persistTimeoutMs: 600_000,
 } as const;
 
 /** One end of a connection. IPv4 addresses are numbers, IPv6 addresses 16 bytes. */
@@ -338,6 +345,8 @@ export class TcpConnection {
   private firstRtoAt: number | undefined;
   private synRetriesDone = 0;
   private persistBackoff = 0;
+  /** When data began waiting behind the peer's window (persist timer first armed), for `persistTimeoutMs`. */
+  private persistSince: number | undefined;
   private probesUnanswered = 0;
   private keepaliveSent = 0;
 
@@ -400,6 +409,7 @@ export class TcpConnection {
       maxRetransmits: c.maxRetransmits ?? DEFAULT_TCP_CONFIG.maxRetransmits,
       synRetries: c.synRetries ?? DEFAULT_TCP_CONFIG.synRetries,
       maxOutOfOrderBytes: c.maxOutOfOrderBytes ?? c.recvBufferSize ?? DEFAULT_TCP_CONFIG.recvBufferSize,
+      persistTimeoutMs: c.persistTimeoutMs ?? DEFAULT_TCP_CONFIG.persistTimeoutMs,
     };
     if (!Number.isInteger(this.cfg.mss) || this.cfg.mss < 64 || this.cfg.mss > 65495) {
       throw new RangeError(`TcpConnection: bad MSS ${this.cfg.mss}`);
@@ -763,6 +773,7 @@ export class TcpConnection {
       if (wasZero && wnd > 0) {
         this.persistAt = undefined;
         this.persistBackoff = 0;
+        this.persistSince = undefined;
       }
     }
 
@@ -996,6 +1007,10 @@ export class TcpConnection {
       this.probesUnanswered++;
       if (this.probesUnanswered > this.cfg.maxRetransmits) {
         this.fail("ETIMEDOUT", "the peer stopped answering zero-window probes");
+        return;
+      }
+      if (this.persistSince !== undefined && now - this.persistSince >= this.cfg.persistTimeoutMs) {
+        this.fail("ETIMEDOUT", `the peer kept its window closed for ${this.cfg.persistTimeoutMs} ms (persistTimeoutMs)`);
         return;
       }
       this.persistProbePending = true;
@@ -1352,9 +1367,11 @@ export class TcpConnection {
     if (!this.canSendData() || this.sndUna !== this.sndMax || this.unsentBytes() <= 0) {
       this.persistAt = undefined;
       this.persistBackoff = 0;
+      this.persistSince = undefined;
       return;
     }
     if (this.persistAt !== undefined) return;
+    this.persistSince ??= now;
     // RFC 1122 §4.2.2.17: probes back off exponentially; the interval follows the RTO, as in Linux.
     const base = Math.max(this.rtt.rto, 200);
     this.persistAt = now + Math.min(base * 2 ** Math.min(this.persistBackoff, 16), 120_000);
@@ -1407,6 +1424,11 @@ export class TcpConnection {
       if (free - before >= threshold && free >= 2 * before) this.ackNow = true;
     }
     return out;
+  }
+
+  /** Bytes held in the out-of-order queue (bounded by `maxOutOfOrderBytes`). */
+  get outOfOrderBytes(): number {
+    return this.ooo.bytes;
   }
 
   /** Bytes received and not yet read. */
