@@ -9,8 +9,12 @@ export function stackNetFaces(stack: Stack): NetFaces {
   return {
     listen(opts, onConnection) {
       return new Promise<AppServer>((resolve, reject) => {
-        const server = stack.tcp.listen(opts.port, opts.host !== undefined ? { host: opts.host } : {}, (sock) =>
-          onConnection(sock as unknown as AppSocket),
+        // allowHalfOpen, as over node:net: a client may send its request and half-close (e.g.
+        // `nc -N`); the application still answers and ends the socket itself.
+        const server = stack.tcp.listen(
+          opts.port,
+          { allowHalfOpen: true, ...(opts.host !== undefined ? { host: opts.host } : {}) },
+          (sock) => onConnection(sock as unknown as AppSocket),
         );
         server.once("error", reject);
         server.once("listening", () => {
