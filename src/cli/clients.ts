@@ -32,6 +32,17 @@ function parseUrl(text: string, schemes: readonly string[]): URL {
   return url;
 }
 
+/** Where and as whom an ftp:// URL logs in (anonymous when it names no user). */
+function ftpLogin(url: URL): Parameters<typeof ftpConnect>[1] {
+  return {
+    host: bareHost(url.hostname),
+    port: url.port === "" ? 21 : Number(url.port),
+    user: url.username === "" ? "anonymous" : decodeURIComponent(url.username),
+    password: url.password === "" ? "anonymous@" : decodeURIComponent(url.password),
+    timers: hostTimers(),
+  };
+}
+
 async function withStack<T>(args: ParsedArgs, fn: (stack: Stack) => Promise<T>): Promise<T> {
   const stack = await stackOnTap(args);
   try {
@@ -63,13 +74,7 @@ export async function runGet(argv: readonly string[]): Promise<number> {
       output(args, res.body);
       return 0;
     }
-    const client = await ftpConnect(faces, {
-      host: bareHost(url.hostname),
-      port: url.port === "" ? 21 : Number(url.port),
-      user: url.username === "" ? "anonymous" : decodeURIComponent(url.username),
-      password: url.password === "" ? "anonymous@" : decodeURIComponent(url.password),
-      timers: hostTimers(),
-    });
+    const client = await ftpConnect(faces, ftpLogin(url));
     try {
       const path = decodeURIComponent(url.pathname);
       const data = path.endsWith("/") ? new TextEncoder().encode(await client.list(path)) : await client.retrieve(path);
@@ -95,13 +100,7 @@ export async function runPut(argv: readonly string[]): Promise<number> {
     throw new Error(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   return withStack(args, async (stack) => {
-    const client = await ftpConnect(stackNetFaces(stack), {
-      host: bareHost(url.hostname),
-      port: url.port === "" ? 21 : Number(url.port),
-      user: url.username === "" ? "anonymous" : decodeURIComponent(url.username),
-      password: url.password === "" ? "anonymous@" : decodeURIComponent(url.password),
-      timers: hostTimers(),
-    });
+    const client = await ftpConnect(stackNetFaces(stack), ftpLogin(url));
     try {
       let path = decodeURIComponent(url.pathname);
       if (path === "" || path.endsWith("/")) path += file.split("/").pop();
