@@ -21,6 +21,8 @@ commands:
                                      upload over FTP (passive mode)
   mail --tap NAME --ip A/N --server HOST[:PORT] --from A --to B [FILE]
                                      send a message (FILE or standard input) over SMTP
+  replay FILE --as ADDR [--ip A/N] [--ip6 A/N] [--mac MAC] [--services LIST] [--pcap OUT]
+                                     replay a capture against a stack playing ADDR; exit 1 on differences
 
 options for every command: --debug (stack traces on errors), --help`;
 
@@ -51,6 +53,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await (await import("./cli/clients.ts")).runPut(rest);
       case "mail":
         return await (await import("./cli/clients.ts")).runMail(rest);
+      case "replay":
+        return await (await import("./cli/replay.ts")).runReplay(rest);
       default:
         throw new UsageError(`unknown command '${command}' (see wirestack --help)`);
     }

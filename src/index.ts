@@ -14,3 +14,4 @@ export { dissectFrame, type Dissection, type Layer } from "./decode/dissect.ts";
 export { LineFormatter } from "./decode/format.ts";
 export { WirestackError, isWirestackError } from "./errors.ts";
 export { WireError } from "./wire/error.ts";
+export { replay, formatReport, RULES, treatmentOf, ReplayError, type ReplayOptions, type ReplayResult, type Difference, type Rule, type Treatment } from "./replay/index.ts";
