@@ -47,6 +47,8 @@ export interface TcpSocketConnection {
   readonly readableLength: number;
   readonly writableLength: number;
   shutdown(now: number): void;
+  /** Shutdown for a socket the app is done with: an orphan, so FIN-WAIT-2 times out (Linux's tcp_fin_timeout). */
+  close(now: number): void;
   abort(now: number): void;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean, idleMs?: number, now?: number): void;
@@ -338,7 +340,12 @@ export class TcpSocket extends Duplex {
     this.disarmIdle();
     if (!this.connClosed) {
       if (err !== null || this.conn.readableLength > 0) this.abortConnection();
-      else if (!this.shutDown) this.shutdownConnection();
+      else {
+        // The app is done with the socket: FIN (if not sent yet) and orphan the connection.
+        this.shutDown = true;
+        this.conn.close(this.clock.now());
+        this.kickStack();
+      }
     }
     this.detached = true;
     this.pendingChunks = [];

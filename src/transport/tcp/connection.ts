@@ -28,12 +28,26 @@
  *   avoid silly windows (§3.8.6.2.2).
  *
  *   Loss recovery has three modes:
- *     - none: new data goes out under min(cwnd, SND.WND) with Nagle and sender SWS rules.
- *     - fast recovery (3 duplicate ACKs, or RFC 6675 IsLost with SACK): NewReno (RFC 6582) with
- *       window inflation kept here (`inflation`), or, when SACK was negotiated, RFC 6675's pipe and
- *       NextSeg. Ends on the ACK covering `recover` (RFC 6582 §3.2 step 5 / RFC 6675 §5).
+ *     - none: new data goes out under min(cwnd, SND.WND) with Nagle and sender SWS rules; the first
+ *       DupThresh − 1 duplicate ACKs each let one more segment out (Limited Transmit, RFC 3042,
+ *       extended to the raised DupThresh as RFC 4653 §3.1 does).
+ *     - fast recovery (DupThresh duplicate ACKs, or RFC 6675 IsLost with SACK): NewReno (RFC 6582)
+ *       with window inflation kept here (`inflation`), or, when SACK was negotiated, RFC 6675's pipe
+ *       and NextSeg. Ends on the ACK covering `recover` (RFC 6582 §3.2 step 5 / RFC 6675 §5). A
+ *       retransmission of the head that is lost again is detected when DupThresh segments' worth of
+ *       data sent after it is SACKed (Linux's tcp_mark_lost_retrans) and resent without waiting for
+ *       the RTO.
  *     - after an RTO: go-back-N in slow start; `recover` = sndMax so that duplicate ACKs for data
  *       sent before the timeout do not start a fast retransmit (RFC 6582 §4.1).
+ *
+ *   DupThresh (`dupThresh()`): 3 (RFC 5681), raised to the reordering measured on this connection
+ *   (`reordering`, as Linux's tp->reordering; RFC 4653 §3.2) when a fast retransmission proves
+ *   spurious — the original's ACK echoes an older timestamp (Eifel detection, RFC 3522 §3.2) or a
+ *   D-SACK reports the retransmission as a duplicate (RFC 3708 §3) — or when a hole never
+ *   retransmitted is filled from below; lowered to oseg − 1 for a flight of 2–3 segments with
+ *   nothing new to send (Early Retransmit, RFC 5827 §3), never once reordering was seen (§6).
+ *   A tail loss probe (RFC 8985 §7, with SACK) fires 2·SRTT after the last send when nothing else
+ *   would reveal a loss of the last segments before the RTO.
  *
  *   Timers (deadlines in ms, undefined = off): rto (SYN, data and FIN retransmission), persist
  *   (zero-window probes and the sender-SWS override), delayed ACK, keepalive, TIME-WAIT. `poll`
@@ -41,7 +55,9 @@
  *
  * Where we follow Linux rather than the letter of an RFC, the line says so: the minimum RTO (rtt.ts),
  * zero-window and keepalive probes with SEQ = SND.UNA − 1 and no data, segments without timestamps
- * after timestamps were negotiated (accepted, not dropped), TIME-WAIT = 60 s.
+ * after timestamps were negotiated (accepted, not dropped), TIME-WAIT = 60 s, an orphaned
+ * connection leaves FIN-WAIT-2 after 60 s (tcp_fin_timeout), reordered duplicate ACKs failing PAWS
+ * are accepted (tcp_disordered_ack), ICMP errors in synchronized states are soft (RFC 5927 §4.1).
  */
 import type { Random } from "../../time/random.ts";
 import { WireError } from "../../wire/error.ts";
@@ -62,6 +78,7 @@ import {
 import { ReceiveBuffer, SendBuffer } from "./buffers.ts";
 import { createCongestionControl, type CongestionAlgorithm, type CongestionControl } from "./congestion.ts";
 import { RttEstimator, type RttOptions } from "./rtt.ts";
+import type { IcmpErrorKind } from "../udp.ts";
 import { OutOfOrderQueue, Scoreboard, DUP_THRESH } from "./sack.ts";
 import { seqAdd, seqGe, seqGt, seqInRange, seqLe, seqLt, seqMax, seqSub } from "./seq.ts";
 
@@ -101,6 +118,12 @@ export interface TcpConfig {
   delayedAckMs?: number;
   /** TIME-WAIT duration (2×MSL), ms. Default 60 s, Linux's TCP_TIMEWAIT_LEN (MSL taken as 30 s). */
   timeWaitMs?: number;
+  /**
+   * How long a connection the application has `close`d may wait in FIN-WAIT-2 for the peer's FIN,
+   * ms. Default 60 s, Linux's tcp_fin_timeout; RFC 9293 sets no bound, so an orphan would otherwise
+   * live as long as the peer keeps its half open.
+   */
+  finWait2TimeoutMs?: number;
   /** Keepalive (RFC 1122 §4.2.3.6): off unless given. */
   keepalive?: { idleMs: number; intervalMs: number; count: number } | undefined;
   /** Give up after retransmitting for this long (RFC 9293 §3.8.3, R2). Default: by count, see `maxRetransmits`. */
@@ -134,6 +157,7 @@ export const DEFAULT_TCP_CONFIG = {
   noDelay: false,
   delayedAckMs: 40,
   timeWaitMs: 60_000,
+  finWait2TimeoutMs: 60_000,
   maxRetransmits: 15,
   synRetries: 6,
   persistTimeoutMs: 600_000,
@@ -198,6 +222,27 @@ export interface TcpStats {
   challengeAcks: number;
   pawsDrops: number;
   badAcks: number;
+  /** Fast retransmissions or RTOs found unnecessary (RFC 3522 §3.2 timestamps, RFC 3708 D-SACK). */
+  spuriousRetransmits: number;
+  /** Retransmissions found lost again during SACK recovery and resent before the RTO. */
+  lostRetransmits: number;
+  /** Tail loss probes sent (RFC 8985 §7). */
+  tailLossProbes: number;
+  /** Reordered duplicate ACKs accepted despite an old timestamp (Linux's tcp_disordered_ack). */
+  disorderedAcks: number;
+  /** The DupThresh in use, segments: 3, or the reordering measured (RFC 4653 §3.2). */
+  reordering: number;
+}
+
+/**
+ * An ICMP error quoting one of our segments, as the layer hands it over (RFC 1122 §4.2.3.9,
+ * RFC 5927). `mtu`: the next-hop MTU of a fragmentation-needed / packet-too-big error (RFC 1191 §4,
+ * RFC 8201 §4). `quotedSeq`: the SEQ of the quoted segment, when the quote holds it.
+ */
+export interface TcpIcmpError {
+  readonly kind: IcmpErrorKind;
+  readonly mtu?: number | undefined;
+  readonly quotedSeq?: number | undefined;
 }
 
 /** One point of a cwnd/RTT trace. */
@@ -223,6 +268,18 @@ const PAWS_IDLE_MS = 24 * 24 * 3600 * 1000;
 const CHALLENGE_ACK_LIMIT = 100;
 /** Bounds one `dispatch` call: far more segments than any window holds. */
 const MAX_SEGMENTS_PER_DISPATCH = 65536;
+/** The largest DupThresh reordering may raise (Linux's tcp_max_reordering). */
+const MAX_REORDERING = 300;
+/** RFC 8985 §7.2 WCDelAckT: the worst-case delayed ACK a PTO for a single segment waits out. */
+const WC_DEL_ACK_MS = 200;
+/** The least PTO (Linux's tcp_pto_min: 10 ms). */
+const TLP_MIN_MS = 10;
+/** Retransmissions tracked for lost-retransmission detection. */
+const MAX_RXT_MARKS = 64;
+/** RFC 1191 §3 / RFC 8201 §5.1: the least MTU a packet-too-big message may lower the path to. */
+const MIN_PMTU = { 4: 576, 6: 1280 } as const;
+/** IP + TCP headers without options: MSS = MTU − this. */
+const IP_TCP_HEADERS = { 4: 40, 6: 60 } as const;
 
 const SYNCHRONIZED: ReadonlySet<TcpState> = new Set<TcpState>([
   "ESTABLISHED",
@@ -241,9 +298,15 @@ export interface TcpConnectionArgs {
   /** Initial send sequence number (RFC 6528, chosen by the layer: isn.ts). */
   iss: number;
   config: TcpConfig;
-  /** Per-connection randomness (timestamp offset). */
+  /** Per-connection randomness (the timestamp offset, unless `tsOffset` is given). */
   random: Random;
   now: number;
+  /**
+   * The TSval clock offset (RFC 7323 §5.4). The layer gives it (a keyed hash of the addresses, as
+   * Linux's secure_tcp_ts_off) so that a connection completed from a SYN cookie keeps the clock of the
+   * cookie SYN-ACK; without it the offset is drawn from `random`.
+   */
+  tsOffset?: number | undefined;
 }
 
 /** What a SYN cookie carried (cookies.ts decodes it; `acceptCookie` uses it). */
@@ -324,6 +387,10 @@ export class TcpConnection {
   private delAckAt: number | undefined;
   private keepaliveAt: number | undefined;
   private timeWaitAt: number | undefined;
+  /** Tail loss probe (RFC 8985 §7.2). */
+  private ptoAt: number | undefined;
+  /** FIN-WAIT-2 bound of an orphaned connection (`finWait2TimeoutMs`). */
+  private finWait2At: number | undefined;
 
   // Pending output.
   private synPending = false;
@@ -332,6 +399,13 @@ export class TcpConnection {
   private retransmitHeadPending = false;
   private persistProbePending = false;
   private keepaliveProbePending = false;
+  private tlpPending = false;
+  /** The application closed the connection and will not read again (`close`). */
+  private orphaned = false;
+  /** PMTU discovery's MSS cap (RFC 1191 / RFC 8201), before option bytes. */
+  private pmtuMss: number | undefined;
+  /** The last soft ICMP error (RFC 1122 §4.2.3.9: reported if the connection then times out). */
+  private softError: string | undefined;
 
   // Loss recovery.
   private inRecovery = false;
@@ -341,6 +415,21 @@ export class TcpConnection {
   private dupAcks = 0;
   private inflation = 0;
   private firstPartialAck = true;
+  /** DupThresh as reordering allows (RFC 4653 §3.2, Linux's tp->reordering), in segments. */
+  private reordering = DUP_THRESH;
+  /**
+   * The last fast retransmission (or RTO) of SND.UNA, for spurious-retransmission detection:
+   * `tsVal` for Eifel (RFC 3522 §3.2, until the first ACK beyond `seq`), D-SACK otherwise
+   * (RFC 3708). `degree`: segments known to have arrived above `seq` when it was declared lost.
+   */
+  private rxtEpisode: { seq: number; tsVal: number | undefined; degree: number; rto: boolean; eifelOpen: boolean; judged: boolean } | undefined;
+  /** Retransmissions during SACK recovery, oldest first: [seq, SND.MAX when sent]. */
+  private readonly rxtMarks: { seq: number; sndMaxAt: number }[] = [];
+  /** RFC 8985 §7.3 TLP.end_seq of an outstanding retransmitted probe, else undefined. */
+  private tlpEnd: number | undefined;
+  private tlpStart = 0;
+  /** A probe was sent and its episode is not over: no second PTO (RFC 8985 §7.2). */
+  private tlpOutstanding = false;
   private retries = 0;
   private firstRtoAt: number | undefined;
   private synRetriesDone = 0;
@@ -382,6 +471,10 @@ export class TcpConnection {
     challengeAcks: 0,
     pawsDrops: 0,
     badAcks: 0,
+    spuriousRetransmits: 0,
+    lostRetransmits: 0,
+    tailLossProbes: 0,
+    disorderedAcks: 0,
   };
 
   constructor(args: TcpConnectionArgs) {
@@ -406,6 +499,7 @@ export class TcpConnection {
       noDelay: c.noDelay ?? DEFAULT_TCP_CONFIG.noDelay,
       delayedAckMs: Math.min(c.delayedAckMs ?? DEFAULT_TCP_CONFIG.delayedAckMs, 200),
       timeWaitMs: c.timeWaitMs ?? DEFAULT_TCP_CONFIG.timeWaitMs,
+      finWait2TimeoutMs: c.finWait2TimeoutMs ?? DEFAULT_TCP_CONFIG.finWait2TimeoutMs,
       maxRetransmits: c.maxRetransmits ?? DEFAULT_TCP_CONFIG.maxRetransmits,
       synRetries: c.synRetries ?? DEFAULT_TCP_CONFIG.synRetries,
       maxOutOfOrderBytes: c.maxOutOfOrderBytes ?? c.recvBufferSize ?? DEFAULT_TCP_CONFIG.recvBufferSize,
@@ -433,8 +527,8 @@ export class TcpConnection {
     let ws = 0;
     while (ws < MAX_WINDOW_SHIFT && this.cfg.recvBufferSize >>> ws > 0xffff) ws++;
     this.ourWs = ws;
-    // RFC 7323 §5.4 / RFC 9293: a random per-connection timestamp offset, as Linux does.
-    this.tsOffset = args.random.nextU32();
+    // RFC 7323 §5.4 / RFC 9293: a per-connection timestamp offset, as Linux does.
+    this.tsOffset = args.tsOffset !== undefined ? args.tsOffset >>> 0 : args.random.nextU32();
     this.lastSendAt = args.now;
     this.lastRecvAt = args.now;
   }
@@ -504,7 +598,7 @@ export class TcpConnection {
       this.tsOk = true;
       this.tsRecent = ts.tsVal;
       this.tsRecentAt = now;
-      this.effMss = Math.max(1, Math.min(this.peerMss, this.ourMss) - TIMESTAMP_OPTION_LEN);
+      this.effMss = Math.max(1, Math.min(this.peerMss, this.ourMss, this.pmtuMss ?? Infinity) - TIMESTAMP_OPTION_LEN);
       this.cc.setMss(this.effMss);
     }
     this.sndNxt = seqAdd(this.iss, 1);
@@ -610,9 +704,12 @@ export class TcpConnection {
     if (this.tsOk && ts !== undefined && !(f & TCP_RST)) {
       if (now - this.tsRecentAt > PAWS_IDLE_MS) this.tsRecent = ts.tsVal; // §5.5: TS.Recent too old to trust
       else if (((ts.tsVal - this.tsRecent) | 0) < 0) {
-        this.counters.pawsDrops++;
-        this.ackNow = true;
-        return;
+        if (!this.isDisorderedAck(seg, ts.tsVal)) {
+          this.counters.pawsDrops++;
+          this.ackNow = true;
+          return;
+        }
+        this.counters.disorderedAcks++;
       }
     }
 
@@ -752,6 +849,7 @@ export class TcpConnection {
     const wnd = seg.window << this.sndWs;
     const windowChanged = wnd !== this.sndWnd;
     const prevUna = this.sndUna;
+    const highSackBefore = this.scoreboard.highSackEnd;
 
     let newlySacked = 0;
     if (this.sackOk && opts.sack !== undefined) {
@@ -761,7 +859,10 @@ export class TcpConnection {
       this.scoreboard.update(undefined, ack, this.sndMax);
     }
 
+    if (acked > 0 && highSackBefore !== undefined) this.measureReordering(prevUna, ack, highSackBefore);
+    this.detectSpurious(ack, acked, opts);
     const dataAcked = acked > 0 ? this.ackAdvance(seg, now) : 0;
+    if (this.tlpEnd !== undefined) this.tlpEpisode(ack, now);
 
     // Window update rule (RFC 9293 §3.10.7.4: SND.WL1 / SND.WL2 guard against old segments).
     if (seqGe(ack, prevUna) && (seqLt(this.sndWl1, seg.seq) || (this.sndWl1 === seg.seq && seqLe(this.sndWl2, ack)))) {
@@ -785,12 +886,16 @@ export class TcpConnection {
       const isDup = this.sackOk ? plainDup || newlySacked > 0 : plainDup;
       if (isDup) this.onDupAck(now);
     }
+    if (this.inRecovery && this.sackOk && this.rxtMarks.length > 0) this.detectLostRetransmission();
 
     // FIN acknowledged? (§3.10.7.4 fifth, per state.)
     const finAcked = this.finSent && seqGt(this.sndUna, this.finSeq);
     switch (this.st) {
       case "FIN-WAIT-1":
-        if (finAcked) this.st = "FIN-WAIT-2";
+        if (finAcked) {
+          this.st = "FIN-WAIT-2";
+          if (this.orphaned) this.finWait2At = now + this.cfg.finWait2TimeoutMs;
+        }
         break;
       case "CLOSING":
         if (finAcked) this.enterTimeWait(now);
@@ -857,9 +962,24 @@ export class TcpConnection {
         }
       }
     } else {
-      this.cc.onAck(acked, now, this.rtt.srtt, flight);
+      // Linux's tcp_slow_start: cwnd grows by every segment a stretch ACK covers. RFC 3465's L =
+      // 2·SMSS per ACK (applied by the controller per call) would make slow start linear when one
+      // ACK covers a whole batch (receivers acknowledging per batch or after GRO/LRO, lost ACKs):
+      // in slow start the ACK is fed in 2·SMSS slices, at most a window / (2·SMSS) calls.
+      // Cwnd validation judges the ACK as one: every slice sees the flight before it (more permissive
+      // than after it, congestion.ts), so a slice does not find the window it just grew untested.
+      let left = acked;
+      const slice = 2 * this.effMss;
+      const sliced = left > slice && this.cc.cwnd < this.cc.ssthresh;
+      while (left > slice && this.cc.cwnd < this.cc.ssthresh) {
+        this.cc.onAck(slice, now, this.rtt.srtt, flight + acked);
+        left -= slice;
+      }
+      this.cc.onAck(left, now, this.rtt.srtt, sliced ? flight + acked : flight);
       this.trace(now);
     }
+    // RFC 8985 §7.2: the PTO is re-armed (at the next dispatch) after an ACK of new data.
+    this.ptoAt = undefined;
     // RFC 6298 §5.2 / §5.3.
     if (this.sndUna === this.sndMax) this.rtoAt = undefined;
     else if (!(this.inRecovery && !this.sackOk && !this.firstPartialAck)) this.rtoAt = now + this.rtt.rto;
@@ -873,8 +993,10 @@ export class TcpConnection {
       if (!this.sackOk) this.inflation += this.effMss; // RFC 5681 §3.2 step 4
       return;
     }
-    const lost = this.sackOk && this.scoreboard.isLost(this.sndUna, this.effMss);
-    if (this.dupAcks < DUP_THRESH && !lost) return;
+    const thresh = this.dupThresh();
+    const lost = this.sackOk && this.scoreboard.isLost(this.sndUna, this.effMss, thresh);
+    // Below the threshold, Limited Transmit (RFC 3042 §2) lets new data out: see `sendNew`.
+    if (this.dupAcks < thresh && !lost) return;
     // RFC 6582 §3.2 step 2 / §4.1: not for ACKs of data sent before the last recovery or timeout.
     if (!(seqGt(this.sndUna, this.recover) || (this.sndUna === this.recover && !this.recoverFromRto))) return;
     this.inRecovery = true;
@@ -883,6 +1005,19 @@ export class TcpConnection {
     this.firstPartialAck = true;
     this.cc.onCongestionEvent(now, seqSub(this.sndMax, this.sndUna));
     this.counters.fastRetransmits++;
+    this.ptoAt = undefined;
+    this.tlpEnd = undefined;
+    this.tlpOutstanding = false;
+    this.rxtMarks.length = 0;
+    const sackedSegs = this.sackOk ? Math.ceil(this.scoreboard.sackedAbove(this.sndUna) / this.effMss) : 0;
+    this.rxtEpisode = {
+      seq: this.sndUna,
+      tsVal: this.tsOk ? this.tsNow(now) : undefined,
+      degree: Math.max(this.dupAcks, sackedSegs),
+      rto: false,
+      eifelOpen: true,
+      judged: false,
+    };
     this.rttSeq = undefined;
     this.retransmitHeadPending = true; // RFC 5681 §3.2 step 3 / RFC 6675 §5 (4.3)
     // As Linux (tcp_xmit_retransmit_queue re-arms the timer when it resends the head): timed from
@@ -890,9 +1025,117 @@ export class TcpConnection {
     // retransmission can be acknowledged, a spurious timeout after every loss.
     this.rtoAt = now + this.rtt.rto;
     this.highRxt = this.sndUna;
-    // RFC 5681 §3.2 step 4: cwnd = ssthresh + 3*SMSS (the inflation is ours, congestion.ts).
-    this.inflation = this.sackOk ? 0 : DUP_THRESH * this.effMss;
+    // RFC 5681 §3.2 step 4: cwnd = ssthresh + 3*SMSS (the inflation is ours, congestion.ts): one
+    // SMSS per duplicate ACK received, so the Limited Transmit segments already count.
+    this.inflation = this.sackOk ? 0 : this.dupAcks * this.effMss;
     this.trace(now);
+  }
+
+  /**
+   * DupThresh now (see the module comment): the reordering measured, or for a small flight with
+   * nothing new to send, RFC 5827 §3.1/§3.2 ER_thresh = oseg − 1.
+   */
+  private dupThresh(): number {
+    const oseg = Math.ceil(seqSub(this.sndMax, this.sndUna) / this.effMss);
+    if (this.reordering > DUP_THRESH) {
+      // RFC 5827 §6: no ER once reordering was seen. But a DupThresh above the flight can never be
+      // reached: every other segment SACKed is as much as a small flight can say before the RTO
+      // (RFC 8985 would wait one reordering window of time instead).
+      return Math.min(this.reordering, Math.max(DUP_THRESH, oseg - 1));
+    }
+    if (this.unsentBytes() > 0 && this.sendWindowAvail() >= this.effMss) return this.reordering;
+    return oseg >= 2 && oseg < 4 ? oseg - 1 : this.reordering;
+  }
+
+  /**
+   * A cumulative ACK covered data above `max(prevUna, retransmitted)` that was never retransmitted
+   * while SACKed data lay above it: that data arrived late, not lost. DupThresh must exceed the
+   * segments that overtook it (Linux's tcp_check_sack_reordering; RFC 4653 §3.2).
+   */
+  private measureReordering(prevUna: number, ack: number, highSack: number): void {
+    let rxtEnd = this.highRxt;
+    if (seqLt(this.sndNxt, this.sndMax)) rxtEnd = seqMax(rxtEnd, this.sndNxt);
+    const from = seqMax(prevUna, rxtEnd);
+    if (!seqLt(from, ack) || !seqGt(highSack, from)) return;
+    const overtook = Math.ceil(seqSub(highSack, from) / this.effMss);
+    if (overtook + 1 > this.reordering) this.reordering = Math.min(overtook + 1, MAX_REORDERING);
+  }
+
+  /**
+   * Was the last retransmission of SND.UNA unnecessary? Eifel (RFC 3522 §3.2): the first ACK beyond
+   * it echoes a timestamp older than the retransmission's, so the original was acknowledged.
+   * D-SACK (RFC 3708 §3): the receiver reports the retransmitted data as a duplicate. A spurious
+   * fast retransmission raises DupThresh above the reordering it mistook for loss. (The window
+   * reduction is not undone: the congestion controller has no undo, see congestion.ts.)
+   */
+  private detectSpurious(ack: number, acked: number, opts: TcpOptionSet): void {
+    const ep = this.rxtEpisode;
+    if (ep === undefined || ep.judged) return;
+    let spurious = false;
+    if (ep.eifelOpen && acked > 0 && seqGt(ack, ep.seq)) {
+      ep.eifelOpen = false;
+      const ts = opts.timestamps;
+      if (ep.tsVal !== undefined && ts !== undefined && ts.tsEcr !== 0 && seqLt(ts.tsEcr, ep.tsVal)) spurious = true;
+    }
+    const d = this.scoreboard.lastDsack;
+    if (!spurious && d !== undefined && seqInRange(ep.seq, d.left, d.right)) spurious = true;
+    if (!spurious) return;
+    ep.judged = true;
+    this.counters.spuriousRetransmits++;
+    if (!ep.rto) this.reordering = Math.min(Math.max(this.reordering, ep.degree + 1), MAX_REORDERING);
+  }
+
+  /**
+   * A retransmission that DupThresh segments' worth of later-sent data overtook (SACKed above the
+   * SND.MAX it was sent at) was lost again; resend it now rather than at the RTO (Linux's
+   * tcp_mark_lost_retrans; RFC 8985 reaches the same by time). Only the head is resent here: every
+   * lost retransmission becomes the head once the data below it is acknowledged.
+   */
+  private detectLostRetransmission(): void {
+    const marks = this.rxtMarks;
+    while (marks.length > 0 && seqLt((marks[0] as { seq: number }).seq, this.sndUna)) marks.shift();
+    const m = marks[0];
+    if (m === undefined || m.seq !== this.sndUna || this.retransmitHeadPending) return;
+    if (this.scoreboard.sackedAbove(m.sndMaxAt) <= (this.dupThresh() - 1) * this.effMss) return;
+    marks.shift();
+    this.counters.lostRetransmits++;
+    this.retransmitHeadPending = true;
+  }
+
+  /**
+   * RFC 8985 §7.4: the ACK of a retransmitted probe's episode. A D-SACK of it: the original had
+   * arrived, nothing was lost. An ACK beyond it with no D-SACK: the probe repaired a loss, and the
+   * congestion controller reacts as to a recovery (§7.4.2, as Linux's tcp_process_tlp_ack).
+   */
+  private tlpEpisode(ack: number, now: number): void {
+    const end = this.tlpEnd as number;
+    const d = this.scoreboard.lastDsack;
+    if (d !== undefined && seqLt(d.left, end) && seqGt(d.right, this.tlpStart)) {
+      this.tlpEnd = undefined;
+      return;
+    }
+    if (!seqGt(ack, end) && !(ack === end && this.sndUna === this.sndMax)) return;
+    this.tlpEnd = undefined;
+    if (this.inRecovery) return;
+    const flight = seqSub(this.sndMax, this.sndUna);
+    // ssthresh from cwnd (the flight may be empty by now), as Linux's tcp_init_cwnd_reduction.
+    this.cc.onCongestionEvent(now, this.cc.cwnd);
+    this.cc.onRecoveryEnd(now, flight);
+    this.trace(now);
+  }
+
+  /**
+   * Linux's tcp_disordered_ack: a pure duplicate ACK that fails PAWS only because ACKs were
+   * reordered (RFC 7323 §5 would drop it) is accepted when it moves nothing — no data, SEQ = RCV.NXT,
+   * ACK = SND.UNA, no window update — and its timestamp is less than an RTO old. Dropping it would
+   * lose the SACK information it carries.
+   */
+  private isDisorderedAck(seg: TcpRepr, tsVal: number): boolean {
+    if ((seg.flags & (TCP_ACK | TCP_SYN | TCP_FIN | TCP_RST)) !== TCP_ACK || seg.payload.length !== 0) return false;
+    if (seg.seq !== this.rcvNxt || seg.ack !== this.sndUna) return false;
+    const wnd = seg.window << this.sndWs;
+    if (seqGt(seg.seq, this.sndWl1) || (seg.seq === this.sndWl1 && wnd > this.sndWnd)) return false;
+    return ((this.tsRecent - tsVal) | 0) <= this.rtt.rto;
   }
 
   /** Text of an acceptable in-window segment (§3.10.7.4 seventh), `seq` ≥ RCV.NXT. */
@@ -926,6 +1169,10 @@ export class TcpConnection {
     }
     // RFC 1122 §4.2.3.2 / RFC 9293 §3.8.6.3: ACK at least every second full-sized segment, and
     // within the delayed-ACK timeout otherwise.
+    // Within one batch (the layer dispatches once per batch) this yields one ACK for the whole
+    // batch: a stretch ACK, as Linux sends after GRO. One ACK per two segments of a batch cost the
+    // kernel → stack interop transfer 60% of its throughput (a TAP write per ACK); the sender side
+    // copes with stretch ACKs instead (`afterNewAck`).
     this.rcvUnacked += n;
     if (this.rcvUnacked >= 2 * this.rcvMss) this.ackNow = true;
     else if (this.delAckAt === undefined) this.delAckAt = now + this.cfg.delayedAckMs;
@@ -1000,6 +1247,22 @@ export class TcpConnection {
       this.closeQuietly();
       return;
     }
+    if (this.finWait2At !== undefined && now >= this.finWait2At) {
+      this.finWait2At = undefined;
+      // Linux's tcp_fin_timeout: the orphan goes away without a RST (the peer's later FIN meets a RST).
+      if (this.st === "FIN-WAIT-2") {
+        this.closeQuietly();
+        return;
+      }
+    }
+    if (this.ptoAt !== undefined && now >= this.ptoAt) {
+      this.ptoAt = undefined;
+      if (this.tlpAllowed()) {
+        this.tlpPending = true;
+        this.tlpOutstanding = true;
+        this.counters.tailLossProbes++;
+      }
+    }
     if (this.rtoAt !== undefined && now >= this.rtoAt) this.onRtoExpired(now);
     if (this.st === "CLOSED") return;
     if (this.persistAt !== undefined && now >= this.persistAt) {
@@ -1025,11 +1288,36 @@ export class TcpConnection {
 
   /** The earliest deadline, or undefined when no timer runs. */
   nextDeadline(): number | undefined {
-    let d: number | undefined;
-    for (const t of [this.rtoAt, this.persistAt, this.delAckAt, this.keepaliveAt, this.timeWaitAt]) {
-      if (t !== undefined && (d === undefined || t < d)) d = t;
-    }
-    return d;
+    let d = earlier(this.rtoAt, this.persistAt);
+    d = earlier(d, this.delAckAt);
+    d = earlier(d, this.keepaliveAt);
+    d = earlier(d, this.timeWaitAt);
+    d = earlier(d, this.ptoAt);
+    return earlier(d, this.finWait2At);
+  }
+
+  /** RFC 8985 §7.2: a PTO may be scheduled (SACK, data in flight, no recovery, no probe out). */
+  private tlpAllowed(): boolean {
+    return (
+      this.sackOk &&
+      !this.inRecovery &&
+      !this.tlpOutstanding &&
+      this.sndNxt === this.sndMax &&
+      this.sndUna !== this.sndMax &&
+      this.rtt.srtt !== undefined &&
+      (this.st === "ESTABLISHED" || this.st === "CLOSE-WAIT" || this.st === "FIN-WAIT-1" || this.st === "LAST-ACK" || this.st === "CLOSING")
+    );
+  }
+
+  /** RFC 8985 §7.2: PTO = 2·SRTT (+ WCDelAckT for a single segment), never later than the RTO. */
+  private armPto(now: number): void {
+    if (this.ptoAt !== undefined || this.tlpPending || !this.tlpAllowed()) return;
+    let pto = 2 * (this.rtt.srtt as number);
+    if (seqSub(this.sndMax, this.sndUna) <= this.effMss) pto += WC_DEL_ACK_MS;
+    // Linux's 10 ms floor: below the timer granularity of a real path, a probe would only duplicate.
+    const at = now + Math.max(pto, TLP_MIN_MS);
+    if (this.rtoAt !== undefined && at >= this.rtoAt) return;
+    this.ptoAt = at;
   }
 
   /** RFC 6298 §5.4–5.6 and RFC 5681 §3.1 (the RTO response); SYN retransmission (RFC 9293 §3.8.1). */
@@ -1056,7 +1344,8 @@ export class TcpConnection {
     const timedOut =
       this.userTimeoutMs !== undefined ? now - this.firstRtoAt >= this.userTimeoutMs : this.retries > this.cfg.maxRetransmits;
     if (timedOut) {
-      this.fail("ETIMEDOUT", `no acknowledgment after ${this.retries - 1} retransmissions`);
+      const soft = this.softError !== undefined ? ` (last ICMP error: ${this.softError})` : "";
+      this.fail("ETIMEDOUT", `no acknowledgment after ${this.retries - 1} retransmissions${soft}`);
       return;
     }
     // FlightSize capped at cwnd (RFC 9438 §4.6 allows cwnd with RFC 7661 validation; Linux uses
@@ -1069,6 +1358,12 @@ export class TcpConnection {
     this.inRecovery = false;
     this.inflation = 0;
     this.dupAcks = 0;
+    this.ptoAt = undefined;
+    this.tlpPending = false;
+    this.tlpOutstanding = false;
+    this.tlpEnd = undefined;
+    this.rxtMarks.length = 0;
+    this.rxtEpisode = { seq: this.sndUna, tsVal: this.tsOk ? this.tsNow(now) : undefined, degree: 0, rto: true, eifelOpen: true, judged: false };
     this.recover = this.sndMax; // RFC 6582 §4.1
     this.recoverFromRto = true;
     this.sndNxt = this.sndUna; // go-back-N
@@ -1139,8 +1434,10 @@ export class TcpConnection {
     }
     if (this.canSendData()) this.sendData(now, emit);
     this.persistProbePending = false;
+    this.tlpPending = false;
     if (this.ackNow) this.sendSegment(now, emit, this.sndMax, TCP_ACK, EMPTY, this.optionsFor(now));
     this.armPersist(now);
+    this.armPto(now);
   }
 
   /** Retransmissions and new data; returns the number of segments sent. */
@@ -1150,16 +1447,21 @@ export class TcpConnection {
       this.retransmitHeadPending = false;
       if (this.sendHead(now, emit)) sent++;
     }
+    if (this.tlpPending && sent === 0) {
+      this.tlpPending = false;
+      if (this.sendProbe(now, emit)) sent++;
+    }
     const override = this.persistProbePending;
     this.persistProbePending = false;
     for (let guard = 0; guard < MAX_SEGMENTS_PER_DISPATCH; guard++) {
       if (this.inRecovery && this.sackOk) {
         // RFC 6675 §5 (C): while cwnd − pipe ≥ SMSS, send NextSeg.
-        const pipe = this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, this.effMss);
+        const thresh = this.dupThresh();
+        const pipe = this.scoreboard.pipe(this.sndUna, this.sndMax, this.highRxt, this.effMss, thresh);
         if (this.cc.cwnd - pipe < this.effMss) break;
         const from = seqMax(this.highRxt, this.sndUna);
         const haveNew = this.unsentBytes() > 0 && this.sendWindowAvail() > 0;
-        const ns = this.scoreboard.nextSeg(from, this.effMss, haveNew);
+        const ns = this.scoreboard.nextSeg(from, this.effMss, haveNew, thresh);
         if (ns.kind === "retransmit") {
           // RFC 9293 §3.7.1: the SACK blocks riding on it share the MSS with the data.
           const len = Math.min(ns.len, Math.max(1, this.effMss - this.sackOptionLength()));
@@ -1202,7 +1504,10 @@ export class TcpConnection {
     const mss = Math.max(1, this.effMss - sackLen);
     const inFlight = seqSub(this.sndNxt, this.sndUna);
     const wndAvail = this.sndWnd - inFlight;
-    const cwndAvail = ignoreCwnd ? Infinity : this.cc.cwnd + this.inflation - inFlight;
+    // RFC 3042 §2 Limited Transmit: each of the first DupThresh − 1 duplicate ACKs (RFC 4653 §3.1
+    // when DupThresh was raised) lets one more segment out beyond cwnd, which is not changed.
+    const limited = !this.inRecovery && this.dupAcks > 0 && this.sndNxt === this.sndMax ? Math.min(this.dupAcks, this.reordering - 1) * this.effMss : 0;
+    const cwndAvail = ignoreCwnd ? Infinity : this.cc.cwnd + this.inflation + limited - inFlight;
     let len = Math.min(unsent, mss, wndAvail, cwndAvail);
     if (force && len <= 0 && this.sndWnd > 0) len = Math.min(unsent, mss, this.sndWnd);
     if (len <= 0) return false;
@@ -1221,8 +1526,14 @@ export class TcpConnection {
     let flags = TCP_ACK;
     if (len === unsent) flags |= TCP_PSH;
     if (fin) flags |= TCP_FIN;
-    if (retransmission) this.counters.retransmits++;
-    else {
+    if (retransmission) {
+      this.counters.retransmits++;
+      // Go-back-N resends: `measureReordering` must not take their ACKs for late originals.
+      if (seqGt(seqAdd(this.sndNxt, len), this.highRxt)) this.highRxt = seqAdd(this.sndNxt, len);
+      // Go-back-N may reach past SND.MAX in one segment: that part is new data.
+      const fresh = seqSub(seqAdd(this.sndNxt, len), this.sndMax);
+      if (fresh > 0) this.counters.bytesOut += fresh;
+    } else {
       this.counters.bytesOut += len;
       if (this.rttSeq === undefined && !this.tsOk) {
         this.rttSeq = seqAdd(this.sndNxt, len);
@@ -1254,7 +1565,29 @@ export class TcpConnection {
     this.sendRange(now, emit, this.sndUna, len);
     const end = seqAdd(this.sndUna, len + (fin ? 1 : 0));
     if (seqGt(end, this.sndNxt)) this.sndNxt = end;
+    if (seqGt(end, this.sndMax)) this.sndMax = end; // the head may reach past SND.MAX after an RTO
     if (seqGt(end, this.highRxt)) this.highRxt = end;
+    return true;
+  }
+
+  /**
+   * RFC 8985 §7.3: the tail loss probe — one new segment if the windows allow, else the last
+   * segment sent again; then the RTO is re-armed.
+   */
+  private sendProbe(now: number, emit: (seg: SegmentOut) => void): boolean {
+    if (this.sndUna === this.sndMax) return false;
+    let sent = false;
+    if (this.unsentBytes() > 0 && this.sendWindowAvail() > 0) sent = this.sendNew(now, emit, true, false);
+    if (!sent) {
+      const dataEnd = this.finSent ? this.finSeq : this.sndMax;
+      const len = Math.max(0, Math.min(this.effMss - this.sackOptionLength(), seqSub(dataEnd, this.sndUna)));
+      const seq = seqAdd(dataEnd, -len);
+      if (len === 0 && !this.finSent) return false;
+      this.sendRange(now, emit, seq, len);
+      this.tlpStart = seq;
+      this.tlpEnd = this.sndMax;
+    }
+    this.rtoAt = now + this.rtt.rto;
     return true;
   }
 
@@ -1268,6 +1601,14 @@ export class TcpConnection {
     if (n === avail && n > 0) flags |= TCP_PSH;
     if (this.finSent && seqAdd(seq, n) === this.finSeq) flags |= TCP_FIN;
     this.counters.retransmits++;
+    const fresh = seqSub(seqAdd(seq, n), this.sndMax);
+    if (fresh > 0) this.counters.bytesOut += fresh;
+    if (this.inRecovery && this.sackOk && seqLt(seq, this.sndMax)) {
+      const marks = this.rxtMarks;
+      const last = marks[marks.length - 1];
+      if (last !== undefined && last.seq === seq) last.sndMaxAt = this.sndMax;
+      else if (marks.length < MAX_RXT_MARKS) marks.push({ seq, sndMaxAt: this.sndMax });
+    }
     this.rttSeq = undefined; // Karn: a retransmission makes the timed segment ambiguous
     this.sendSegment(now, emit, seq, flags, n > 0 ? this.sendBuf.peek(offset, n) : EMPTY, this.optionsFor(now));
     if (this.rtoAt === undefined) this.rtoAt = now + this.rtt.rto;
@@ -1374,7 +1715,8 @@ export class TcpConnection {
     this.persistSince ??= now;
     // RFC 1122 §4.2.2.17: probes back off exponentially; the interval follows the RTO, as in Linux.
     const base = Math.max(this.rtt.rto, 200);
-    this.persistAt = now + Math.min(base * 2 ** Math.min(this.persistBackoff, 16), 120_000);
+    // Never past the persist timeout, so it fires on time rather than at the next backed-off probe.
+    this.persistAt = Math.min(now + Math.min(base * 2 ** Math.min(this.persistBackoff, 16), 120_000), this.persistSince + this.cfg.persistTimeoutMs);
   }
 
   private canSendData(): boolean {
@@ -1453,11 +1795,12 @@ export class TcpConnection {
       case "LISTEN":
         return;
       case "SYN-SENT":
-        this.closeQuietly();
-        return;
       case "SYN-RECEIVED":
       case "ESTABLISHED":
       case "CLOSE-WAIT":
+        // RFC 9293 §3.10.4: in SYN-SENT the RFC deletes the TCB, which would drop data already
+        // written; as for SYN-RECEIVED ("queue for processing after entering ESTABLISHED"), the FIN
+        // waits for the handshake and the data before it (setEstablished moves to FIN-WAIT-1).
         this.finQueued = true;
         this.finSeq = seqAdd(this.dataStartSeq(), this.sendBuf.length);
         if (this.st === "CLOSE-WAIT") this.st = "LAST-ACK";
@@ -1467,6 +1810,87 @@ export class TcpConnection {
       default:
         return;
     }
+  }
+
+  /**
+   * CLOSE by an application that goes away (RFC 9293 §3.10.4, as close(2) on Linux): a FIN after
+   * the buffered data, as `shutdown`, and the connection is an orphan — nobody reads any more, so
+   * FIN-WAIT-2 lasts at most `finWait2TimeoutMs` (Linux's tcp_fin_timeout).
+   */
+  close(now: number): void {
+    this.orphaned = true;
+    this.shutdown(now);
+    if (this.st === "FIN-WAIT-2" && this.finWait2At === undefined) this.finWait2At = now + this.cfg.finWait2TimeoutMs;
+  }
+
+  /**
+   * An ICMP error about a segment of this connection (RFC 1122 §4.2.3.9, RFC 5927). With
+   * `quotedSeq`, only a quote of data in flight (SND.UNA ≤ SEQ < SND.MAX) counts (RFC 5927 §4.1:
+   * blind attacks). Fragmentation needed / packet too big lowers the MSS to the reported MTU (RFC
+   * 1191 §6.3, RFC 8201 §5.2; never below 576 / 1280) and resends what was cut too large, without a
+   * congestion response (Linux's tcp_simple_retransmit). Port or protocol unreachable and
+   * administratively prohibited end a connection in SYN-SENT with ECONNREFUSED (as Linux); every
+   * other error, and any error once synchronized, is soft (RFC 5927 §4.1): remembered and named if
+   * the connection later times out.
+   */
+  processIcmpError(err: TcpIcmpError, now: number): void {
+    void now;
+    if (this.st === "CLOSED" || this.st === "LISTEN" || this.st === "TIME-WAIT") return;
+    if (err.quotedSeq !== undefined) {
+      const q = err.quotedSeq >>> 0;
+      const inFlight = seqInRange(q, this.sndUna, this.sndMax) || (this.st === "SYN-SENT" && q === this.iss);
+      if (!inFlight) return;
+    }
+    switch (err.kind) {
+      case "packet-too-big":
+        if (err.mtu !== undefined) this.lowerPathMtu(err.mtu);
+        return;
+      case "port-unreachable":
+      case "protocol-unreachable":
+      case "admin-prohibited":
+        if (this.st === "SYN-SENT") {
+          this.fail("ECONNREFUSED", `connection refused (ICMP ${err.kind})`);
+          return;
+        }
+        this.softError = err.kind;
+        return;
+      case "host-unreachable":
+      case "net-unreachable":
+      case "time-exceeded":
+      case "parameter-problem":
+      case "other":
+        this.softError = err.kind;
+        return;
+      default:
+        assertNever(err.kind);
+    }
+  }
+
+  /** RFC 1191 §6.3 / RFC 8201 §5.2: a smaller path MTU; segments already too large go again. */
+  private lowerPathMtu(mtu: number): void {
+    const family = this.local.family;
+    if (!Number.isFinite(mtu)) return;
+    const pmtu = Math.max(Math.floor(mtu), MIN_PMTU[family]);
+    const mss = pmtu - IP_TCP_HEADERS[family];
+    const current = this.pmtuMss ?? this.ourMss;
+    if (mss >= current || mss >= Math.min(this.peerMss, this.ourMss)) return;
+    this.pmtuMss = mss;
+    const before = this.effMss;
+    this.effMss = Math.max(1, mss - (this.tsOk ? TIMESTAMP_OPTION_LEN : 0));
+    this.rcvMss = Math.min(this.rcvMss, this.effMss);
+    this.cc.setMss(this.effMss);
+    if (this.effMss >= before || this.sndUna === this.sndMax || !SYNCHRONIZED.has(this.st)) return;
+    // Resend from SND.UNA in the new size: the recovery point moves past what was sent, so the
+    // duplicate ACKs of the old flight do not start a fast retransmit (RFC 6582 §4.1).
+    this.sndNxt = this.sndUna;
+    this.highRxt = this.sndUna;
+    this.recover = this.sndMax;
+    this.recoverFromRto = true;
+    this.inRecovery = false;
+    this.inflation = 0;
+    this.dupAcks = 0;
+    this.rttSeq = undefined;
+    this.retransmitHeadPending = true;
   }
 
   /** ABORT (RFC 9293 §3.10.5): RST in synchronized states, then CLOSED. */
@@ -1516,6 +1940,7 @@ export class TcpConnection {
       sndWnd: this.sndWnd,
       rcvWnd: this.rcvWnd(),
       ...this.counters,
+      reordering: this.reordering,
     };
   }
 
@@ -1555,7 +1980,7 @@ export class TcpConnection {
     }
     this.sackOk = this.cfg.sack && o.sackPermitted === true;
     // RFC 9293 §3.7.1: Eff.snd.MSS = min(SendMSS, our MMS_S) − option bytes (timestamps in every segment).
-    this.effMss = Math.max(1, Math.min(this.peerMss, this.ourMss) - (this.tsOk ? TIMESTAMP_OPTION_LEN : 0));
+    this.effMss = Math.max(1, Math.min(this.peerMss, this.ourMss, this.pmtuMss ?? Infinity) - (this.tsOk ? TIMESTAMP_OPTION_LEN : 0));
     this.rcvMss = Math.min(this.rcvMss, this.effMss);
     this.cc.setMss(this.effMss);
   }
@@ -1571,6 +1996,8 @@ export class TcpConnection {
   private enterTimeWait(now: number): void {
     this.st = "TIME-WAIT";
     this.rtoAt = undefined;
+    this.ptoAt = undefined;
+    this.finWait2At = undefined;
     this.persistAt = undefined;
     this.keepaliveAt = undefined;
     this.delAckAt = undefined;
@@ -1592,6 +2019,10 @@ export class TcpConnection {
     this.delAckAt = undefined;
     this.keepaliveAt = undefined;
     this.timeWaitAt = undefined;
+    this.ptoAt = undefined;
+    this.finWait2At = undefined;
+    this.tlpPending = false;
+    this.rxtMarks.length = 0;
     this.synPending = false;
     this.ackNow = false;
     this.retransmitHeadPending = false;
@@ -1619,6 +2050,12 @@ export class TcpConnection {
 }
 
 const EMPTY = new Uint8Array(0);
+
+/** The earlier of two optional deadlines. */
+function earlier(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a <= b ? a : b;
+}
 
 /** The options of a segment as a set; a malformed option list counts as none (RFC 9293 §3.2 MUST-7). */
 function optionsOf(seg: TcpRepr): TcpOptionSet {

@@ -42,6 +42,7 @@ import { DeadlineHeap } from "../../time/heap.ts";
 import type { Random } from "../../time/random.ts";
 import { Counters } from "../../util/counters.ts";
 import type { PseudoHeader } from "../../wire/checksum.ts";
+import { dataView } from "../../wire/bytes.ts";
 import { WireError } from "../../wire/error.ts";
 import { ipv4ToString, ipv6Equals, ipv6ToString, type Ipv4Address, type Ipv6Address } from "../../wire/ip-address.ts";
 import { allocPacket } from "../../wire/packet-buffer.ts";
@@ -176,25 +177,6 @@ function endpointText(e: Endpoint): string {
   return `${a}:${e.port}`;
 }
 
-/**
- * A `Random` whose first `nextU32` is `first` (the connection draws its timestamp offset first),
- * everything else from `rest`. See the module comment of isn.ts for why the offset is not random.
- */
-function withFirstU32(first: number, rest: Random): Random {
-  let used = false;
-  return {
-    nextU32: () => {
-      if (used) return rest.nextU32();
-      used = true;
-      return first >>> 0;
-    },
-    nextFloat: () => rest.nextFloat(),
-    nextInt: (n) => rest.nextInt(n),
-    bytes: (n) => rest.bytes(n),
-    fork: (label) => rest.fork(label),
-  };
-}
-
 /** The segment length of RFC 9293 §3.4: data plus one for SYN and one for FIN. */
 function segLen(seg: TcpRepr): number {
   return seg.payload.length + (seg.flags & TCP_SYN ? 1 : 0) + (seg.flags & TCP_FIN ? 1 : 0);
@@ -304,9 +286,10 @@ export class TcpLayer {
   }
 
   /**
-   * An ICMP error quoting one of our segments (RFC 1122 §4.2.3.9, RFC 5927). As Linux does, only the
-   * hard errors (port or protocol unreachable, administratively prohibited) and only during
-   * SYN-SENT end the connection (ECONNREFUSED); soft errors are counted.
+   * An ICMP error quoting one of our segments (RFC 1122 §4.2.3.9, RFC 5927), handed to the
+   * connection (`TcpConnection.processIcmpError`: hard errors end SYN-SENT with ECONNREFUSED as on
+   * Linux, PMTU errors lower the MSS, the rest are soft). The quoted SEQ goes along when the quote
+   * holds it (ICMPv4 events carry `quotedPayload`), for the RFC 5927 §4.1 in-flight check.
    */
   processIcmpError(event: IcmpErrorEvent, now: number): "delivered" | "dropped" {
     if (event.protocol !== IP_PROTOCOL_TCP) return this.dropIcmp("not-tcp");
@@ -319,12 +302,10 @@ export class TcpLayer {
     if (e === undefined) return this.dropIcmp("no-connection");
     const kind = classifyIcmpError(event.error.type, event.error.code?.kind);
     this.counters.inc(`rx.icmp.${kind}`);
-    const hard = kind === "port-unreachable" || kind === "protocol-unreachable" || kind === "admin-prohibited";
-    if (hard && e.conn.state === "SYN-SENT") {
-      e.pending.push({ kind: "error", code: "ECONNREFUSED", message: `connection to ${endpointText(remote)} refused (ICMP ${kind})` });
-      e.conn.abort(now);
-      this.dirty.add(e);
-    }
+    const quoted = (event as { readonly quotedPayload?: Uint8Array }).quotedPayload;
+    const quotedSeq = quoted !== undefined && quoted.length >= 8 ? dataView(quoted).getUint32(4) : undefined;
+    e.conn.processIcmpError({ kind, mtu: event.error.mtu ?? event.error.code?.nextHopMtu, quotedSeq }, now);
+    this.dirty.add(e);
     return "delivered";
   }
 
@@ -708,10 +689,9 @@ export class TcpLayer {
   }
 
   private newConnection(local: Endpoint, remote: Endpoint, config: TcpConfig, iss: number, now: number): TcpConnection {
+    // Not random: see the module comment of isn.ts (a cookie connection keeps the SYN-ACK's clock).
     const tsOffset = this.isns.tsOffset(local, remote);
-    // `tsOffset` is passed both ways until connection.ts takes it as an argument (see isn.ts).
-    const args = { local, remote, iss, config, random: withFirstU32(tsOffset, this.connRandom), now, tsOffset };
-    return new TcpConnection(args);
+    return new TcpConnection({ local, remote, iss, config, random: this.connRandom, now, tsOffset });
   }
 
   private register(conn: TcpConnection, listener: TcpListener | undefined): Entry {

@@ -234,8 +234,14 @@ interface Range {
 export class Scoreboard {
   private ranges: Range[] = [];
   private sacked = 0;
-  /** D-SACK blocks seen (RFC 2883): counted, not acted upon. */
+  /** D-SACK blocks seen (RFC 2883). */
   dsacks = 0;
+  /**
+   * The D-SACK block of the last `update` (RFC 2883 §4: the first block, when it lies at or below
+   * the cumulative ACK or inside the second block), or undefined. The connection uses it to detect
+   * spurious retransmissions (RFC 3708 §3, as Linux's tcp_check_dsack).
+   */
+  lastDsack: SackBlock | undefined = undefined;
 
   /** Bytes SACKed above SND.UNA. */
   get sackedBytes(): number {
@@ -261,14 +267,22 @@ export class Scoreboard {
    */
   update(blocks: readonly SackBlock[] | undefined, sndUna: number, sndMax: number): number {
     this.advance(sndUna);
+    this.lastDsack = undefined;
     if (blocks === undefined) return 0;
     const before = this.sacked;
+    const first = blocks[0];
+    const second = blocks[1];
+    // RFC 2883 §4: only the first block can be a D-SACK, below the ACK or within the second block.
+    if (first !== undefined && seqLt(first.left, first.right)) {
+      const inSecond = second !== undefined && seqGe(first.left, second.left) && seqLe(first.right, second.right);
+      if (seqLe(first.right, sndUna) || inSecond) {
+        this.dsacks++;
+        this.lastDsack = first;
+      }
+    }
     for (const b of blocks) {
       if (!seqLt(b.left, b.right)) continue;
-      if (seqLe(b.right, sndUna)) {
-        this.dsacks++;
-        continue;
-      }
+      if (seqLe(b.right, sndUna)) continue;
       if (seqGt(b.right, sndMax)) continue;
       this.add(seqMax(b.left, sndUna), b.right);
     }
@@ -279,6 +293,7 @@ export class Scoreboard {
   clear(): void {
     this.ranges = [];
     this.sacked = 0;
+    this.lastDsack = undefined;
   }
 
   /** True when `seq` lies in a SACKed range. */
@@ -290,11 +305,24 @@ export class Scoreboard {
     return false;
   }
 
+  /** Bytes SACKed above `seq` (O(ranges above it)). */
+  sackedAbove(seq: number): number {
+    let bytes = 0;
+    for (let i = this.ranges.length - 1; i >= 0; i--) {
+      const r = this.ranges[i] as Range;
+      if (seqLe(r.right, seq)) break;
+      bytes += seqSub(r.right, seqMax(r.left, seq));
+    }
+    return bytes;
+  }
+
   /**
    * RFC 6675 §4 IsLost(seq): DupThresh discontiguous SACKed ranges above `seq`, or more than
-   * (DupThresh − 1) × SMSS bytes SACKed above it.
+   * (DupThresh − 1) × SMSS bytes SACKed above it. `dupThresh` is the connection's current one:
+   * raised when reordering was measured (RFC 4653 §3, as Linux's tp->reordering), lowered for
+   * early retransmission on a small flight (RFC 5827 §3.2).
    */
-  isLost(seq: number, smss: number): boolean {
+  isLost(seq: number, smss: number, dupThresh: number = DUP_THRESH): boolean {
     let bytes = 0;
     let count = 0;
     for (let i = this.ranges.length - 1; i >= 0; i--) {
@@ -303,7 +331,7 @@ export class Scoreboard {
       bytes += seqSub(r.right, seqMax(r.left, seqAdd(seq, 1)));
       count++;
     }
-    return count >= DUP_THRESH || bytes > (DUP_THRESH - 1) * smss;
+    return count >= dupThresh || bytes > (dupThresh - 1) * smss;
   }
 
   /**
@@ -314,7 +342,7 @@ export class Scoreboard {
    * deemed lost (NextSeg rule 3) counts once, not twice, as Linux's packets_out − sacked − lost +
    * retrans does: the difference is at most one segment per rule-3 send.
    */
-  pipe(sndUna: number, sndMax: number, highRxt: number, smss: number): number {
+  pipe(sndUna: number, sndMax: number, highRxt: number, smss: number, dupThresh: number = DUP_THRESH): number {
     const outstanding = seqSub(sndMax, sndUna);
     if (this.ranges.length === 0) return Math.max(0, outstanding);
     let pipe = outstanding - this.sacked;
@@ -322,7 +350,7 @@ export class Scoreboard {
     for (const r of this.ranges) {
       // The hole [cursor, r.left): all its octets share the same SACKed-above amount.
       if (seqLt(cursor, r.left)) {
-        if (!this.isLost(cursor, smss)) break;
+        if (!this.isLost(cursor, smss, dupThresh)) break;
         const holeLen = seqSub(r.left, cursor);
         const rxt = seqGt(highRxt, cursor) ? Math.min(holeLen, seqSub(highRxt, cursor)) : 0;
         pipe -= holeLen - rxt;
@@ -339,9 +367,9 @@ export class Scoreboard {
    * `haveNewData` (the caller checks the receive window). Rule 3: the first such hole octet even if
    * not deemed lost. Rule 4 (rescue retransmission) is not implemented: the RTO covers that case.
    */
-  nextSeg(from: number, smss: number, haveNewData: boolean): NextSegment {
+  nextSeg(from: number, smss: number, haveNewData: boolean, dupThresh: number = DUP_THRESH): NextSegment {
     const hole = this.firstHoleAtOrAfter(from);
-    if (hole !== undefined && this.isLost(hole.seq, smss)) {
+    if (hole !== undefined && this.isLost(hole.seq, smss, dupThresh)) {
       return { kind: "retransmit", seq: hole.seq, len: Math.min(smss, hole.len) };
     }
     if (haveNewData) return NEW_DATA;

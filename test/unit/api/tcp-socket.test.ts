@@ -63,6 +63,9 @@ class FakeConnection implements TcpSocketConnection {
   shutdown(now: number): void {
     this.calls.push(`shutdown@${now}`);
   }
+  close(now: number): void {
+    this.calls.push(`close@${now}`);
+  }
   abort(now: number): void {
     this.calls.push(`abort@${now}`);
     this.state = "CLOSED";
@@ -270,7 +273,7 @@ describe("TcpSocket: ending and closing (RFC 9293 §3.10.4, §3.6)", () => {
     deliver({ kind: "readable" }, { kind: "end" });
     await ticks(5);
     expect(log).toEqual(["data(bye)", "end", "finish", "close(false)"]);
-    expect(conn.calls).toEqual(["shutdown@1000"]);
+    expect(conn.calls).toEqual(["shutdown@1000", "close@1000"]);
     expect(sock.destroyed).toBe(true);
   });
 
@@ -287,7 +290,7 @@ describe("TcpSocket: ending and closing (RFC 9293 §3.10.4, §3.6)", () => {
     expect(conn.calls).toEqual([]);
     sock.end();
     await ticks(5);
-    expect(conn.calls).toEqual(["shutdown@1000"]);
+    expect(conn.calls).toEqual(["shutdown@1000", "close@1000"]);
     expect(log).toEqual(["end", "finish", "close(false)"]);
   });
 
@@ -322,7 +325,7 @@ describe("TcpSocket: ending and closing (RFC 9293 §3.10.4, §3.6)", () => {
     const { sock, conn, log } = setup();
     sock.destroy();
     await ticks();
-    expect(conn.calls).toEqual(["shutdown@1000"]);
+    expect(conn.calls).toEqual(["close@1000"]); // close(): a FIN, and the connection is orphaned (FIN-WAIT-2 times out)
     expect(log).toEqual(["close(false)"]);
   });
 
@@ -352,11 +355,11 @@ describe("TcpSocket: ending and closing (RFC 9293 §3.10.4, §3.6)", () => {
     sock.end();
     sock.destroy();
     await ticks();
-    expect(conn.calls).toEqual(["shutdown@1000"]);
+    expect(conn.calls).toEqual(["shutdown@1000", "close@1000"]);
     conn.received.push(Buffer.from("late"));
     deliver({ kind: "readable" });
     await ticks();
-    expect(conn.calls).toEqual(["shutdown@1000", "abort@1000"]);
+    expect(conn.calls).toEqual(["shutdown@1000", "close@1000", "abort@1000"]);
   });
 
   it("a connection that closes while we can still write destroys the socket without an error", async () => {
