@@ -31,7 +31,7 @@ import { Duplex } from "node:stream";
 import { constants as osConstants } from "node:os";
 import { WirestackError } from "../errors.ts";
 import type { Clock, TimerId } from "../time/clock.ts";
-import type { Endpoint, TcpConnection, TcpEvent, TcpState } from "../transport/tcp/connection.ts";
+import type { Endpoint, TcpConnection, TcpEvent, TcpState, TcpStats } from "../transport/tcp/connection.ts";
 import type { TcpLayer } from "../transport/tcp/layer.ts";
 import { ipv4ToString, ipv6ToString } from "../wire/ip-address.ts";
 
@@ -50,6 +50,8 @@ export interface TcpSocketConnection {
   /** Shutdown for a socket the app is done with: an orphan, so FIN-WAIT-2 times out (Linux's tcp_fin_timeout). */
   close(now: number): void;
   abort(now: number): void;
+  /** The connection's statistics: state, cwnd, ssthresh, srtt, rttvar, rto, bytes, retransmits, SACKed bytes, … */
+  stats(): TcpStats;
   setNoDelay(on: boolean): void;
   setKeepAlive(on: boolean, idleMs?: number, now?: number): void;
 }
@@ -224,6 +226,14 @@ export class TcpSocket extends Duplex {
   /** The local address, as net.Socket's `address()`. */
   address(): TcpAddressInfo {
     return { ...this.localInfo };
+  }
+
+  /**
+   * The connection's statistics (issue 4): state, cwnd, ssthresh, srtt, rttvar, rto, bytes in and
+   * out, retransmits, SACKed bytes and the loss-recovery counters. Readable after close too.
+   */
+  stats(): TcpStats {
+    return this.conn.stats();
   }
 
   /** Nagle off (`true`, the default argument as in Node) or on (RFC 896). */

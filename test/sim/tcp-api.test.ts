@@ -91,6 +91,14 @@ describe("TcpSocket and TcpServer between two stacks", () => {
     expect(await settle(clock, serverClosed[0] as Promise<boolean>)).toBe(false);
     expect(client.bytesRead).toBe(payload.length);
     expect(client.bytesWritten).toBe(payload.length);
+    // Per-connection statistics through the API (issue 4, item 4), readable after close.
+    const st = client.stats();
+    expect(st.bytesOut).toBe(payload.length);
+    expect(st.bytesIn).toBe(payload.length);
+    expect(st.cwnd).toBeGreaterThan(0);
+    expect(st.srtt).toBeGreaterThanOrEqual(0); // measured (this wire has no delay: 0 ms)
+    expect(st.rto).toBeGreaterThanOrEqual(200); // RFC 6298 §2.4 bound, as Linux's 200 ms
+    expect(["TIME-WAIT", "CLOSED"]).toContain(st.state);
   });
 
   it("5 MB each way at once: SHA-256 intact, write() returned false and 'drain' followed on both ends", async () => {

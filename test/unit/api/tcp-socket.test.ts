@@ -9,7 +9,7 @@ import { TcpSocket, TcpSocketError, type TcpSocketConnection } from "../../../sr
 import { TcpServer, type TcpServerHost, type TcpServerListener } from "../../../src/api/tcp-server.ts";
 import { WirestackError } from "../../../src/errors.ts";
 import { VirtualClock } from "../../../src/time/clock.ts";
-import type { Endpoint, TcpConnection, TcpEvent, TcpState } from "../../../src/transport/tcp/connection.ts";
+import type { Endpoint, TcpConnection, TcpEvent, TcpState, TcpStats } from "../../../src/transport/tcp/connection.ts";
 import { parseIpv4, parseIpv6 } from "../../../src/wire/ip-address.ts";
 
 /** Lets queued nextTicks, microtasks and immediates run. */
@@ -65,6 +65,9 @@ class FakeConnection implements TcpSocketConnection {
   }
   close(now: number): void {
     this.calls.push(`close@${now}`);
+  }
+  stats(): TcpStats {
+    return { state: this.state } as TcpStats;
   }
   abort(now: number): void {
     this.calls.push(`abort@${now}`);
