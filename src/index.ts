@@ -1,6 +1,20 @@
 /** wirestack's public API. */
 export { createStack, Stack, StackConfigError, type StackOptions, type PingOptions } from "./stack.ts";
 export { UdpSocket } from "./api/udp-socket.ts";
+export { TcpSocket, TcpSocketError } from "./api/tcp-socket.ts";
+export { TcpServer } from "./api/tcp-server.ts";
+export type { TcpConfig, TcpStats, TcpState } from "./transport/tcp/connection.ts";
+export { HttpServer } from "./app/http/server.ts";
+export { httpRequest, HttpAgent } from "./app/http/client.ts";
+export { staticHandler } from "./app/http/static.ts";
+export { serveSmtp } from "./app/smtp/server.ts";
+export { sendMail } from "./app/smtp/client.ts";
+export { listenFtp } from "./app/ftp/server.ts";
+export { ftpConnect } from "./app/ftp/client.ts";
+export { MemoryFiles } from "./app/memory-files.ts";
+export type { NetFaces, AppSocket, AppServer, Timers } from "./app/net-faces.ts";
+export { nodeNetFaces, hostTimers } from "./host/node-net.ts";
+export { stackNetFaces } from "./host/stack-net.ts";
 export { MemoryWire } from "./device/memory-wire.ts";
 export { FaultDevice, type Impairments } from "./device/fault.ts";
 export { CaptureDevice, type PacketSink } from "./device/capture.ts";
