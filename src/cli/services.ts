@@ -74,13 +74,17 @@ function serveDiscard(sock: TcpSocket): void {
 function serveChargen(sock: TcpSocket): void {
   let line = 0;
   const pump = (): void => {
+    // Each burst is corked so TCP sees it at once and cuts full-sized segments, rather than sending
+    // the first small write alone while nothing is in flight (as a whole-buffer writer would).
+    sock.cork();
     // Bounded: write() turns false once the Duplex buffer passes its high-water mark.
     for (let i = 0; i < 64 && !sock.destroyed && sock.writable; i++) {
       const ok = sock.write(chargenLines(line, 14));
       line = (line + 14) % PRINTABLE.length;
-      if (!ok) return;
+      if (!ok) break;
     }
-    if (!sock.destroyed && sock.writable) setImmediate(pump);
+    process.nextTick(() => sock.uncork());
+    if (!sock.destroyed && sock.writable && sock.writableLength < sock.writableHighWaterMark) setImmediate(pump);
   };
   sock.on("drain", pump);
   sock.resume();

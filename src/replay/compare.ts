@@ -10,7 +10,7 @@ import { dissectFrame, type Dissection, type Layer } from "../decode/dissect.ts"
 import { ipv4ToString, ipv6ToString } from "../wire/ip-address.ts";
 import { macToString } from "../wire/mac.ts";
 import { WireError } from "../wire/error.ts";
-import type { TcpOption } from "../wire/tcp.ts";
+import { TCP_PSH, type TcpOption } from "../wire/tcp.ts";
 import { treatmentOf, type RuleOverrides } from "./rules.ts";
 
 /** One way the stack's frame differs from the recorded one. */
@@ -114,7 +114,9 @@ function flattenLayer(l: Layer, hasUpper: boolean, out: Map<string, Value>): voi
     out.set("tcp.dstPort", String(t.dstPort));
     out.set("tcp.seq", String(t.seq));
     out.set("tcp.ack", String(t.ack));
-    out.set("tcp.flags", String(t.flags));
+    // PSH apart (rule tcp.flags.psh): the sender's choice, unlike the other flags.
+    out.set("tcp.flags", String(t.flags & ~TCP_PSH));
+    out.set("tcp.flags.psh", String((t.flags & TCP_PSH) !== 0));
     out.set("tcp.window", String(t.window));
     out.set("tcp.urgentPointer", String(t.urgentPointer));
     flattenTcpOptions(t.options, out);

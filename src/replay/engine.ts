@@ -45,7 +45,7 @@ import { finishChecksum, pseudoHeaderSum, sumBytes } from "../wire/checksum.ts";
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from "../wire/tcp.ts";
 import { WirestackError } from "../errors.ts";
 import { compareFrames, flattenFrame, type Difference, type FlatFrame } from "./compare.ts";
-import { treatmentOf, type RuleOverrides } from "./rules.ts";
+import { treatmentOf, type RuleOverrides, type Treatment } from "./rules.ts";
 
 /** How to replay a capture. */
 export interface ReplayOptions {
@@ -258,6 +258,17 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     }
   }
 
+  // Probes of the recorded side, and each record's time (ms from the first frame).
+  const recordedProbes = new Set<number>();
+  const recordedTracker = new ProbeTracker();
+  for (const r of recorded) {
+    if (r.played && r.flow.startsWith("tcp ") && recordedTracker.see(r.flow, r.flat)) recordedProbes.add(r.number);
+  }
+  const firstRecord = records[0] as CaptureRecord;
+  const msOf = (rec: CaptureRecord): number => (rec.sec - firstRecord.sec) * 1000 + (rec.nsec - firstRecord.nsec) / 1e6;
+  const stackTracker = new ProbeTracker();
+  const probeTime = treatmentOf("tcp.probe.time", opts.rules);
+
   const differences: Difference[] = [];
   const pairs: ReplayPair[] = [];
   const tolerated: ReplayPair[] = [];
@@ -277,16 +288,19 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
     if (t !== undefined && (Number(flatText(flat, "tcp.flags")) & TCP_SYN) !== 0) t.stackIss = Number(flatText(flat, "tcp.seq"));
     const list = expected.get(flow) ?? [];
     let i = next.get(flow) ?? 0;
+    const gotProbe = isTcp && stackTracker.see(flow, flat);
     if (pureAckOptional && isTcp) {
       // Rule frame.pure-ack: ACK timing is the receiver's policy, so a bare ACK on either side may have
-      // no counterpart (merged into data, delayed, or sent where the other did not).
-      const gotPure = isPureAck(flat);
-      while (!gotPure && list[i] !== undefined && isPureAck((list[i] as Recorded).flat)) {
+      // no counterpart (merged into data, delayed, or sent where the other did not). Probes are not
+      // bare ACKs: each must have its counterpart.
+      const bare = (r: Recorded | undefined): boolean => r !== undefined && isPureAck(r.flat) && !recordedProbes.has(r.number);
+      const gotPure = isPureAck(flat) && !gotProbe;
+      while (!gotPure && bare(list[i])) {
         tolerated.push({ frame: (list[i] as Recorded).number, gotFrame: undefined, flow });
         i++;
       }
       next.set(flow, i);
-      if (gotPure && (list[i] === undefined || !isPureAck((list[i] as Recorded).flat))) {
+      if (gotPure && !bare(list[i])) {
         tolerated.push({ frame: 0, gotFrame: gotNumber, flow });
         return;
       }
@@ -306,6 +320,10 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
         t.tsMap.set(er, gr);
         t.tsDelta = (gr - er) >>> 0;
       }
+    }
+    if (gotProbe && recordedProbes.has(exp.number) && probeTime !== "ignore") {
+      const d = probeTimeDifference(msOf(exp.record), clock.now(), probeTime);
+      if (d !== undefined) differences.push({ frame: exp.number, gotFrame: gotNumber, layer: "tcp", field: "tcp.probe.time", ...d });
     }
     differences.push(
       ...compareFrames(exp.flat, flat, exp.number, gotNumber, {
@@ -376,7 +394,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplayResult> {
 
   for (const [flow, list] of expected) {
     for (const r of list.slice(next.get(flow) ?? 0)) {
-      if (pureAckOptional && flow.startsWith("tcp ") && isPureAck(r.flat)) {
+      if (pureAckOptional && flow.startsWith("tcp ") && isPureAck(r.flat) && !recordedProbes.has(r.number)) {
         tolerated.push({ frame: r.number, gotFrame: undefined, flow });
         continue;
       }
@@ -404,6 +422,45 @@ function isPureAck(f: FlatFrame): boolean {
   return (flags & (TCP_SYN | TCP_FIN | TCP_RST)) === 0 && (flags & TCP_ACK) !== 0 && payload instanceof Uint8Array && payload.length === 0;
 }
 
+/**
+ * Per flow, one side's SND.MAX as seen on the wire, to tell probes from bare ACKs: a zero-window or
+ * keepalive probe is a bare segment with SEQ = SND.UNA − 1 (Linux's tcp_xmit_probe_skb, and
+ * wirestack's), sent when everything is acknowledged, so SND.UNA = SND.MAX. A bare ACK carries
+ * SEQ = SND.MAX (RFC 9293 §3.8.6.1, RFC 1122 §4.2.3.6).
+ */
+class ProbeTracker {
+  private readonly sndMax = new Map<string, number>();
+  /** Records `f` (sent on `flow`) and tells whether it is a probe. */
+  see(flow: string, f: FlatFrame): boolean {
+    const flags = Number(flatText(f, "tcp.flags"));
+    const seq = Number(flatText(f, "tcp.seq"));
+    const payload = f.fields.get("tcp.payload");
+    const len = payload instanceof Uint8Array ? payload.length : 0;
+    const max = this.sndMax.get(flow);
+    const probe = isPureAck(f) && max !== undefined && seq === ((max - 1) >>> 0);
+    const end = (seq + len + ((flags & TCP_SYN) !== 0 ? 1 : 0) + ((flags & TCP_FIN) !== 0 ? 1 : 0)) >>> 0;
+    if (max === undefined || ((end - max) | 0) > 0) this.sndMax.set(flow, end);
+    return probe;
+  }
+}
+
+/**
+ * Rule `tcp.probe.time` ("tolerance"): a probe's send time, in ms from the first frame, against the
+ * recorded probe's. Both stacks send the first probe one RTO after the window closed and double the
+ * interval after each (RFC 1122 §4.2.2.17, RFC 6298 §5.5); the RTOs differ by what each measured, so
+ * the stack's probe may be off by PROBE_TOLERANCE of the recorded time, and at least PROBE_SLACK_MS.
+ * "exact" asks for the same millisecond.
+ */
+function probeTimeDifference(expectedMs: number, gotMs: number, t: Treatment): { expected: string; got: string } | undefined {
+  const slack = t === "exact" ? 0.5 : Math.max(PROBE_SLACK_MS, expectedMs * PROBE_TOLERANCE);
+  if (Math.abs(gotMs - expectedMs) <= slack) return undefined;
+  return { expected: `probe at ${expectedMs.toFixed(1)} ms (± ${slack.toFixed(1)})`, got: `probe at ${gotMs.toFixed(1)} ms` };
+}
+
+/** Rule `tcp.probe.time`: the share of the recorded time a probe may be off, and the least slack. */
+export const PROBE_TOLERANCE = 0.15;
+export const PROBE_SLACK_MS = 50;
+
 /** A short description of a frame for missing/extra reports: its layers and, for TCP, flags and length. */
 function describe(f: FlatFrame): string {
   const layers = flatText(f, "frame.layers") ?? "";
@@ -411,7 +468,8 @@ function describe(f: FlatFrame): string {
   if (flags === undefined) return layers;
   const payload = f.fields.get("tcp.payload");
   const names = [[0x02, "S"], [0x01, "F"], [0x04, "R"], [0x08, "P"], [0x10, "."]] as const;
-  const text = names.filter(([bit]) => (Number(flags) & bit) !== 0).map(([, n]) => n).join("");
+  const bits = Number(flags) | (flatText(f, "tcp.flags.psh") === "true" ? 0x08 : 0);
+  const text = names.filter(([bit]) => (bits & bit) !== 0).map(([, n]) => n).join("");
   return `${layers} [${text}] len ${payload instanceof Uint8Array ? payload.length : 0}`;
 }
 

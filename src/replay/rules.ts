@@ -17,8 +17,9 @@
  * - `mac`: equal after the recorded endpoint's MAC is replaced by the stack's.
  * - `isn-relative`: equal as offsets from each side's initial sequence number.
  * - `length`: only the lengths (or counts) must be equal.
+ * - `tolerance`: a time, equal within a bound the rule's entry states (src/replay/engine.ts).
  */
-export type Treatment = "exact" | "ignore" | "checksum" | "mac" | "isn-relative" | "length";
+export type Treatment = "exact" | "ignore" | "checksum" | "mac" | "isn-relative" | "length" | "tolerance";
 
 /** One rule: a field (`*` stands for one name or index, a final `*` for any rest), its treatment, and why. */
 export interface Rule {
@@ -79,6 +80,16 @@ export const RULES: readonly Rule[] = [
     field: "tcp.option.window-scale.shift",
     treatment: "ignore",
     why: "RFC 7323 §2.3: the shift follows from the receive buffer size, a local choice (Linux 7 for ~6 MB, wirestack for 256 KiB)",
+  },
+  {
+    field: "tcp.flags.psh",
+    treatment: "ignore",
+    why: "RFC 9293 §3.9.1 / RFC 1122 §4.2.2.2: where PSH goes is the sender's choice and a receiver may not rely on it; Linux marks a segment when a write ends or every half window (forced_push), wirestack when a segment empties its send buffer. The other flags are compared exactly",
+  },
+  {
+    field: "tcp.probe.time",
+    treatment: "tolerance",
+    why: "RFC 1122 §4.2.2.17 / RFC 6298 §5.5: zero-window probes start one RTO after the window closes and back off exponentially, in Linux (tcp_probe0_when: max(RTO, 200 ms) doubled per probe) as in wirestack (the same rule over its own RTO); each side's RTO follows its own RTT samples, so a probe's time (ms from the first frame) may be off by 15 % of the recorded time, at least 50 ms. Probes are never excused as bare ACKs (frame.pure-ack)",
   },
   {
     field: "tcp.option.timestamps.tsVal",
