@@ -4,8 +4,11 @@
  * bench-results/bench.json (git-ignored), with the date, Node version and CPU model.
  *
  * `--quick` is the smoke configuration the test suite runs: a few thousand iterations per codec, a
- * synthetic 5 000-frame capture in a temporary directory, one run per command, no namespaces.
- * Sections are a list: later issues append theirs (TCP throughput, …) with the same result shape.
+ * synthetic 5 000-frame capture in a temporary directory, one run per command, 1 MiB transfers, a
+ * few hundred connections, and the TAP sections (tcp-tap, ping, the kernel half of handshakes) at a
+ * tiny size when root, skipped with a line on stderr otherwise. Namespaces the TAP sections create
+ * are deleted before the section returns, even when it fails.
+ * Sections are a list: later issues append theirs with the same result shape.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
@@ -13,9 +16,24 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { codecSection } from "./bench/codec.ts";
 import type { BenchConfig, BenchResult, BenchSection } from "./bench/common.ts";
+import { cpuSection } from "./bench/cpu.ts";
 import { decodeSection } from "./bench/decode.ts";
+import { handshakeSection } from "./bench/handshakes.ts";
+import { heapSection } from "./bench/heap.ts";
+import { pingSection } from "./bench/ping.ts";
+import { tcpMemorySection } from "./bench/tcp-memory.ts";
+import { tcpTapSection } from "./bench/tcp-tap.ts";
 
-const SECTIONS: readonly BenchSection[] = [codecSection, decodeSection];
+const SECTIONS: readonly BenchSection[] = [
+  codecSection,
+  decodeSection,
+  tcpMemorySection,
+  tcpTapSection,
+  pingSection,
+  handshakeSection,
+  heapSection,
+  cpuSection,
+];
 
 const USAGE = "usage: tsx scripts/bench.ts [--quick] [--json FILE]";
 

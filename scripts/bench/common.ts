@@ -9,7 +9,7 @@ export interface BenchResult {
   /** Stable identifier, e.g. "parse.tcp" or "decode.process"; tests and later runs key on it. */
   readonly name: string;
   readonly value: number;
-  /** "M ops/s", "frames/s", … — higher is better for every unit used here. */
+  /** "M ops/s", "frames/s", … — higher is better unless the unit says "(lower is better)". */
   readonly unit: string;
   readonly reference?: string | undefined;
   readonly refValue?: number | undefined;

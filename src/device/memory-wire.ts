@@ -30,6 +30,29 @@ export interface MemoryWireOptions extends Impairments {
   readonly mtu?: number;
 }
 
+/**
+ * Receiver copies are carved from slabs of this size (one allocation per many frames). A receiver
+ * that keeps a view (a TCP receive buffer holds payload views until read) keeps its whole slab alive:
+ * small slabs bound that, as Node's 8 KiB Buffer pool does.
+ */
+const COPY_SLAB = 64 * 1024;
+let copySlab = new ArrayBuffer(0);
+let copyUsed = 0;
+
+/** A private copy of `frame` (even of a Buffer, whose slice() is a view), in a shared, never reused slab. */
+function copyFrame(frame: Uint8Array): Uint8Array {
+  const n = frame.length;
+  if (n > COPY_SLAB >>> 2) return new Uint8Array(frame);
+  if (copyUsed + n > copySlab.byteLength) {
+    copySlab = new ArrayBuffer(COPY_SLAB);
+    copyUsed = 0;
+  }
+  const copy = new Uint8Array(copySlab, copyUsed, n);
+  copy.set(frame);
+  copyUsed += (n + 7) & ~7;
+  return copy;
+}
+
 /** A hub joining any number of FrameDevice ports. */
 export class MemoryWire {
   readonly clock: Clock;
@@ -79,7 +102,12 @@ export class MemoryWire {
     const now = this.clock.now();
     for (const to of this.ports) {
       if (to === from) continue;
-      this.path(from, to).transmit(new Uint8Array(frame), now); // a copy even for a Buffer, whose slice() is a view
+      let e = from.pathTo.get(to);
+      if (e === undefined) {
+        e = this.path(from, to);
+        from.pathTo.set(to, e);
+      }
+      e.transmit(copyFrame(frame), now);
     }
   }
 
@@ -104,6 +132,8 @@ export class MemoryWire {
 export class MemoryWirePort implements FrameDevice {
   /** @internal Frames on their way to this port. */
   readonly arrivals: DeliveryQueue;
+  /** @internal The wire's path from this port to each other, looked up once per pair. */
+  readonly pathTo = new Map<MemoryWirePort, FaultEngine>();
   private receiver: FrameReceiver | undefined;
   private closed = false;
 

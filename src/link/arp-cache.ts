@@ -136,6 +136,8 @@ export class ArpCache {
   /** Insertion order is recency order: `touch` moves an entry to the end. */
   private readonly table = new Map<Ipv4Address, Entry>();
   private queuedTotal = 0;
+  /** The entry last inserted or touched, i.e. the last in `table` (unless removed since). */
+  private newest: Entry | undefined = undefined;
 
   constructor(
     config: Partial<ArpConfig> = {},
@@ -200,6 +202,7 @@ export class ArpCache {
       }
       e = { ip, state: "INCOMPLETE", mac: undefined, confirmedAt: -Infinity, touchedAt: now, timer: now, sent: 0, queue: [] };
       this.table.set(ip, e);
+      this.newest = e;
       this.sendRequest(e, now, undefined);
     }
     if (e.queue.length >= this.config.maxQueuePerAddress) {
@@ -241,6 +244,7 @@ export class ArpCache {
         queue: [],
       };
       this.table.set(repr.senderIp, created);
+      this.newest = created;
       this.counters.inc("created");
       return "created";
     }
@@ -379,12 +383,16 @@ export class ArpCache {
   }
 
   private touch(e: Entry): void {
+    // Every frame sent to a neighbour touches it: skip the Map reordering when it is last already.
+    if (this.newest === e) return;
     this.table.delete(e.ip);
     this.table.set(e.ip, e);
+    this.newest = e;
   }
 
   private remove(e: Entry): void {
     this.table.delete(e.ip);
+    if (this.newest === e) this.newest = undefined;
     this.queuedTotal -= e.queue.length;
   }
 

@@ -1,0 +1,129 @@
+/**
+ * TCP throughput over TAP against the Linux kernel, both directions (issue 7, item 1d), with the CPU
+ * our stack spends per frame (item 1h) — and, in the same run, iperf3 kernel-to-kernel over a veth
+ * pair with offloads off as the reference. The kernel end is scripts/tcp-kernel-peer.py (1 MiB
+ * send/recv buffers, so it is not the bottleneck); our end is test/interop/tcp-peer.ts on the TAP.
+ * A rate is bytes over the kernel peer's own time, connect/accept to EOF. Needs root; skipped
+ * (with a line saying so) otherwise.
+ */
+import { spawnSync } from "node:child_process";
+import type { Netns } from "../../test/interop/netns.ts";
+import { startKernelPeer } from "../../test/interop/tcp-helpers.ts";
+import { compared, median, type BenchConfig, type BenchResult, type BenchSection } from "./common.ts";
+import {
+  KERNEL_IP,
+  STACK_IP,
+  TAP,
+  VETH_B_IP,
+  deviceFrames,
+  openTapEnv,
+  openVethEnv,
+  processCpuUs,
+  tapUnavailable,
+  type TapEnv,
+} from "./tap-env.ts";
+
+interface TapRun {
+  readonly gbps: number;
+  readonly cpuUsPerFrame: number;
+}
+
+/** Kernel source → our sink (`dir` "rx") or our source → kernel sink ("tx"), `bytes` bytes. */
+async function tapTransfer(env: TapEnv, dir: "rx" | "tx", bytes: number, port: number): Promise<TapRun> {
+  const frames0 = deviceFrames(env.ns, TAP);
+  const cpu0 = processCpuUs(env.peerPid);
+  let done;
+  if (dir === "rx") {
+    env.peer.send({ cmd: "listen", port, role: "sink" });
+    await env.peer.waitFor((e) => e.event === "listening" && e.port === port, 10_000, "listening");
+    const k = startKernelPeer(env.ns, ["source", "--connect", STACK_IP, String(port), "--bytes", String(bytes), "--timeout", "300"]);
+    done = await k.waitFor((e) => e.event === "done" || e.event === "error", 300_000, "kernel source done");
+  } else {
+    const k = startKernelPeer(env.ns, ["sink", "--listen", KERNEL_IP, String(port), "--timeout", "300"]);
+    await k.waitFor((e) => e.event === "listening", 10_000, "kernel listening");
+    env.peer.send({ cmd: "connect", id: `tx${port}`, host: KERNEL_IP, port, role: "source", bytes });
+    done = await k.waitFor((e) => e.event === "done" || e.event === "error", 300_000, "kernel sink done");
+  }
+  if (done.event !== "done") throw new Error(`kernel peer: ${JSON.stringify(done)}`);
+  const moved = Number(dir === "rx" ? done.bytes_out : done.bytes_in);
+  if (moved !== bytes) throw new Error(`moved ${moved} of ${bytes} bytes`);
+  // Our side's 'done' follows once its close completes: then its CPU and the frames are final.
+  await env.peer.waitFor((e) => e.event === "done" && (dir === "tx" ? e.id === `tx${port}` : String(e.id).startsWith(`${port}#`)), 30_000, "stack done");
+  const cpu = processCpuUs(env.peerPid) - cpu0;
+  const frames = deviceFrames(env.ns, TAP) - frames0;
+  return { gbps: (bytes * 8) / Number(done.seconds) / 1e9, cpuUsPerFrame: cpu / frames };
+}
+
+/** iperf3 over the veth, `reverse` for b → a; Gbit/s and µs of CPU (both ends) per frame. */
+export function iperfVeth(a: Netns, b: Netns, secs: number, reverse: boolean): { gbps: number; cpuUsPerFrame: number } | undefined {
+  const server = b.spawn("iperf3", ["-s", "-1", "-B", VETH_B_IP], (secs + 20) * 1000);
+  try {
+    spawnSync("sleep", ["0.3"]);
+    const frames0 = deviceFrames(a, "wsbva");
+    const r = a.run("iperf3", ["-c", VETH_B_IP, "-t", String(secs), "-J", ...(reverse ? ["-R"] : [])], (secs + 15) * 1000);
+    const frames = deviceFrames(a, "wsbva") - frames0;
+    if (r.status !== 0) return undefined;
+    const j = JSON.parse(r.stdout) as {
+      end: { sum_received: { bits_per_second: number; seconds: number }; cpu_utilization_percent: { host_total: number; remote_total: number } };
+    };
+    const s = j.end.sum_received;
+    const cpuSeconds = ((j.end.cpu_utilization_percent.host_total + j.end.cpu_utilization_percent.remote_total) / 100) * s.seconds;
+    return { gbps: s.bits_per_second / 1e9, cpuUsPerFrame: (cpuSeconds * 1e6) / frames };
+  } finally {
+    if (server.child.pid !== undefined && server.child.exitCode === null) server.child.kill("SIGTERM");
+  }
+}
+
+/** The TAP throughput section. */
+export const tcpTapSection: BenchSection = {
+  name: "tcp-tap",
+  async run(config: BenchConfig): Promise<BenchResult[]> {
+    const why = tapUnavailable();
+    if (why !== undefined) {
+      config.log(`tcp-tap: skipped: ${why}`);
+      return [];
+    }
+    // Quick: 8 MiB, enough CPU for several 10 ms ticks, so the per-frame figure is never zero.
+    const bytes = config.quick ? 8 << 20 : 256 << 20;
+    const secs = config.quick ? 1 : 3;
+    const veth = openVethEnv();
+    let ref: { rx: ReturnType<typeof iperfVeth>; tx: ReturnType<typeof iperfVeth> };
+    try {
+      // a → b is "the kernel sends" (our rx); -R is "the kernel receives" (our tx).
+      ref = { rx: iperfVeth(veth.a, veth.b, secs, false), tx: iperfVeth(veth.a, veth.b, secs, true) };
+    } finally {
+      veth.close();
+    }
+    if (ref.rx === undefined || ref.tx === undefined) config.log("tcp-tap: iperf3 over veth failed: no reference");
+    const env = await openTapEnv(600);
+    try {
+      const out: BenchResult[] = [];
+      let port = 6000;
+      for (const dir of ["rx", "tx"] as const) {
+        const runs: TapRun[] = [];
+        for (let r = 0; r < config.runs; r++) runs.push(await tapTransfer(env, dir, bytes, port++));
+        const gbps = median(runs.map((x) => x.gbps));
+        const cpu = median(runs.map((x) => x.cpuUsPerFrame));
+        const reference = ref[dir];
+        config.log(`tcp.tap.${dir}: ${gbps.toFixed(3)} Gbit/s, ${cpu.toFixed(2)} µs CPU/frame`);
+        const what = dir === "rx" ? "kernel source → our sink" : "our source → kernel sink";
+        out.push(
+          compared(`tcp.tap.${dir}`, gbps, "Gbit/s", "iperf3 over veth", reference?.gbps,
+            `${bytes >> 20} MiB ${what} over a plain TAP (MTU 1500, no offloads), median of ${config.runs}; reference: iperf3 -t ${secs} kernel↔kernel, veth with offloads off; target ≥ 1 Gbit/s`),
+          {
+            name: `cpu.tap.${dir}`,
+            value: cpu,
+            unit: "µs/frame (lower is better)",
+            reference: "iperf3 over veth (both ends)",
+            refValue: reference?.cpuUsPerFrame,
+            ratio: reference !== undefined ? cpu / reference.cpuUsPerFrame : undefined,
+            note: `our stack process's CPU (user + system, 10 ms ticks) over TAP frames both ways, ${what}; reference: iperf3's reported CPU of both ends over veth frames`,
+          },
+        );
+      }
+      return out;
+    } finally {
+      await env.close();
+    }
+  },
+};
