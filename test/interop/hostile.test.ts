@@ -7,7 +7,7 @@
  *
  * Subnet: 10.87.0.0/24, inside this file's own namespace (deleted afterwards, even on failure).
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -63,6 +63,60 @@ s.close()
 print("ok" if got == data else "mismatch %d" % len(got))
 `;
 
+/**
+ * Hostile clients of the applications (issue 8, item 3 over TAP): HTTP slowloris (one header byte a
+ * second: the 10 s header timeout must cut it off with 408), an oversized SMTP command line (RFC 5321
+ * §4.5.3.1.4: 512 octets; 500), an oversized FTP command line (500) and an FTP bounce (PORT naming
+ * another host; 500). Prints one verdict per line.
+ */
+const APP_ATTACK = String.raw`
+import socket, sys, time
+host = sys.argv[1]
+def reply(s):
+    buf = b""
+    while not buf.endswith(b"\r\n"):
+        c = s.recv(4096)
+        if not c: break
+        buf += c
+    return buf.decode("latin1")
+# HTTP slowloris: a request head that never ends.
+s = socket.create_connection((host, 80), timeout=5)
+s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+got, t0 = b"", time.time()
+s.settimeout(1.0)
+while time.time() - t0 < 20:
+    try:
+        s.sendall(b"X")
+        c = s.recv(4096)
+        if not c: break
+        got += c
+    except socket.timeout:
+        continue
+    except OSError:
+        break
+print("slowloris", "cut" if time.time() - t0 < 20 else "still-open", got.split(b"\r\n")[0].decode("latin1"))
+s.close()
+# SMTP: a command line of 600 octets.
+s = socket.create_connection((host, 25), timeout=10)
+reply(s)
+s.sendall(b"NOOP " + b"A" * 600 + b"\r\n")
+print("smtp-long", reply(s)[:3])
+s.sendall(b"QUIT\r\n")
+print("smtp-quit", reply(s)[:3])
+s.close()
+# FTP: a command line of 5000 octets, then a bounce attempt.
+s = socket.create_connection((host, 21), timeout=10)
+reply(s)
+s.sendall(b"USER " + b"A" * 5000 + b"\r\n")
+print("ftp-long", reply(s)[:3])
+s.sendall(b"USER anonymous\r\n"); reply(s)
+s.sendall(b"PASS x@y\r\n"); reply(s)
+s.sendall(b"PORT 10,87,0,99,4,1\r\n")
+print("ftp-bounce", reply(s)[:3])
+s.sendall(b"QUIT\r\n"); reply(s)
+s.close()
+`;
+
 describe.skipIf(skipReason !== undefined)("hostile traffic against wirestack serve over TAP", () => {
   let ns: Netns;
   let dir: string;
@@ -72,6 +126,7 @@ describe.skipIf(skipReason !== undefined)("hostile traffic against wirestack ser
     writeFileSync(join(dir, "index.html"), "still here\n");
     writeFileSync(join(dir, "attack.py"), ATTACK);
     writeFileSync(join(dir, "echo.py"), ECHO_CHECK);
+    writeFileSync(join(dir, "apps.py"), APP_ATTACK);
     ns = createNetns("wshs");
   });
 
@@ -114,4 +169,32 @@ describe.skipIf(skipReason !== undefined)("hostile traffic against wirestack ser
     const exit = await serve.stop("SIGTERM", 5_000);
     expect(exit.status, exit.stderr).toBe(0);
   }, 300_000);
+
+  test("slowloris, oversized SMTP and FTP command lines and an FTP bounce are refused; the services still answer", async () => {
+    const tap = `wsa${process.pid}`.slice(0, 15);
+    const ip = "10.87.1.2";
+    for (const d of ["mail", "ftp"]) mkdirSync(join(dir, d), { recursive: true });
+    const serve = await startServe(ns, [
+      "--tap", tap, "--mac", "02:00:00:87:01:02", "--ip", `${ip}/24`,
+      "--services", "echo,http,smtp,ftp", "--www", dir, "--mail", join(dir, "mail"), "--ftp-root", join(dir, "ftp"),
+    ]);
+    await execIn(ns, "ip", ["link", "set", tap, "up"]);
+    await execIn(ns, "ip", ["addr", "add", "10.87.1.1/24", "dev", tap]);
+    const apps = await runIn(ns, "/usr/bin/python3", [join(dir, "apps.py"), ip], { timeoutMs: 60_000 });
+    const out = apps.stdout.toString();
+    expect(apps.status, apps.stderr.toString()).toBe(0);
+    expect(out).toMatch(/^slowloris cut HTTP\/1\.1 408/m); // RFC 9110 §15.5.9, after the header timeout
+    expect(out).toMatch(/^smtp-long 500$/m);
+    expect(out).toMatch(/^smtp-quit 221$/m); // the session survives the refusal
+    expect(out).toMatch(/^ftp-long 500$/m);
+    expect(out).toMatch(/^ftp-bounce 500$/m);
+    const p = await runIn(ns, "ping", ["-c", "3", "-i", "0.2", "-W", "3", ip], { timeoutMs: 15_000 });
+    expect(pingSummary(p.stdout.toString("utf8")), serve.stderr()).toEqual({ transmitted: 3, received: 3 });
+    const echo = await runIn(ns, "/usr/bin/python3", [join(dir, "echo.py"), ip], { timeoutMs: 20_000 });
+    expect(echo.stdout.toString().trim(), echo.stderr.toString()).toBe("ok");
+    const http = await runIn(ns, "curl", ["-sS", "--max-time", "10", `http://${ip}/index.html`], { timeoutMs: 15_000 });
+    expect(http.stdout.toString(), http.stderr.toString()).toBe("still here\n");
+    const exit = await serve.stop("SIGTERM", 5_000);
+    expect(exit.status, exit.stderr).toBe(0);
+  }, 120_000);
 });
