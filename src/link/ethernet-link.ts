@@ -173,7 +173,7 @@ export class EthernetLink {
     }
     switch (etherType) {
       case ETHERTYPE_ARP:
-        this.processArp(payload, now);
+        this.processArp(payload, eth.src, now);
         return undefined;
       case ETHERTYPE_IPV4:
         this.counters.inc("rx.ipv4");
@@ -253,7 +253,7 @@ export class EthernetLink {
     return Math.min(a, n);
   }
 
-  private processArp(bytes: Uint8Array, now: number): void {
+  private processArp(bytes: Uint8Array, ethSrc: Uint8Array, now: number): void {
     const arp = parseArp(bytes);
     if (arp instanceof WireError) {
       this.counters.inc(`drop.arp-${arp.reason}`);
@@ -275,6 +275,13 @@ export class EthernetLink {
       return;
     }
     if (macEquals(arp.senderMac, this.mac)) return; // our own announcement echoed by a bridge
+    // ARP carries no checksum: a sender hardware address that differs from the frame's own source
+    // is damage or forgery, not a neighbor (a host, or a proxy answering for others, sends its own
+    // MAC in both). Learning it would black-hole the address until NUD notices, a minute later.
+    if (!macEquals(arp.senderMac, ethSrc)) {
+      this.counters.inc("drop.arp-sender-mismatch");
+      return;
+    }
     const forUs = this.ipv4Set.has(arp.targetIp);
     if (this.ipv4Set.has(spa)) {
       // RFC 5227 §2.4: another host claims our address. Counted, not answered (answering would only

@@ -134,6 +134,21 @@ describe("ARP replies (RFC 826)", () => {
     expect(toHex(f.subarray(38, 42))).toBe(toHex(GRATUITOUS.subarray(38, 42)));
   });
 
+  it("drops a reply whose sender MAC differs from the frame's source (ARP has no checksum: a damaged reply must not be learned)", () => {
+    const { link, sent } = makeLink(MAC_A, [IP_A]);
+    link.dispatchIpv4(allocPacket(20).fill(0x45), IP_B, 0);
+    expect(sent).toHaveLength(1);
+    const damaged = ARP_REPLY_BY_LINUX.slice();
+    damaged[22 + 3] = (damaged[22 + 3] as number) ^ 0x01; // one bit of ar$sha flipped, Ethernet source intact
+    link.processFrame(damaged, 1);
+    expect(link.counters.get("drop.arp-sender-mismatch")).toBe(1);
+    expect(link.arp.stateOf(IP_B, 1)).toBe("INCOMPLETE");
+    expect(sent).toHaveLength(1); // the queued datagram still waits; the real reply then releases it
+    link.processFrame(ARP_REPLY_BY_LINUX, 2);
+    expect(link.arp.stateOf(IP_B, 2)).toBe("REACHABLE");
+    expect(toHex(eth(sent[1] as Uint8Array).dst)).toBe(toHex(MAC_B));
+  });
+
   it("drops ARP with a group sender MAC", () => {
     const { link, sent } = makeLink();
     const bad = ARP_REQUEST.slice();
