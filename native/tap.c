@@ -20,6 +20,14 @@
  * the poll, uv_close()s the handle and closes the fd, so nothing of ours keeps the loop alive.
  * An env cleanup hook closes a device the program forgot, so worker/env teardown never leaks it.
  *
+ * Offload (opt-in, open's third argument true): IFF_VNET_HDR with a 10-byte struct virtio_net_hdr
+ * (linux/virtio_net.h) before every frame read and written, little-endian (TUNSETVNETLE), and
+ * TUNSETOFFLOAD TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, as gVisor's fdbased endpoint does. Reads then
+ * hand JS the header and the frame as one unit; write() prefixes a zeroed header (gso NONE, no
+ * checksum flags: the frame is complete) with writev, writeVnet(hdr, frame) a given one. Splitting
+ * and coalescing are JS's business (src/device/gso.ts). Close resets the offloads (TUNSETOFFLOAD 0),
+ * so a persistent device later attached without IFF_VNET_HDR never receives super-frames.
+ *
  * Errors thrown from open carry `code`: WIRESTACK_ERR_NO_TUN, WIRESTACK_ERR_TAP_PERMISSION,
  * WIRESTACK_ERR_TAP_OPEN, WIRESTACK_ERR_TAP_NAME (and `errno` where one applies).
  */
@@ -40,11 +48,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
+#include <linux/virtio_net.h>
 
 /* Frames handed to JS per readiness callback; bounds the time one callback can hold the loop. */
 #define TAP_MAX_BATCH 256
-/* Largest frame a read asks for: ETH_MAX_MTU (65535) + Ethernet header + one 802.1Q tag, rounded. */
+/* Largest frame a read asks for: ETH_MAX_MTU (65535) + Ethernet header + one 802.1Q tag (+ the
+ * 10-byte virtio_net_hdr with offload), rounded. */
 #define TAP_READ_MAX 65600
 /* Frames are packed end to end; pages past the bytes actually read are never touched. */
 #define TAP_SLAB_LEN (1024 * 1024 + TAP_READ_MAX)
@@ -63,6 +74,7 @@ typedef struct {
   napi_async_context async_context;
   uint8_t *slab;
   char name[IFNAMSIZ];
+  int vnet;         /* IFF_VNET_HDR: every read and write carries a struct virtio_net_hdr */
   /* Counters (doubles in JS). */
   double rx_frames, rx_batches, rx_bytes, rx_errors;
   double tx_frames, tx_bytes, tx_dropped, tx_errors;
@@ -165,6 +177,8 @@ static void tap_shutdown(tap_t *tap, int from_hook) {
     tap->poll = NULL;
   }
   if (tap->fd >= 0) {
+    /* Offloads are a property of the interface, not of the fd: leave a persistent device as found. */
+    if (tap->vnet) ioctl(tap->fd, TUNSETOFFLOAD, 0U);
     close(tap->fd);
     tap->fd = -1;
   }
@@ -276,14 +290,24 @@ static tap_t *unwrap_this(napi_env env, napi_callback_info info, size_t *argc, n
   return (tap_t *)data;
 }
 
-/* Writes one frame; returns 1 when the kernel took it, 0 when it was counted as dropped/failed. */
-static int write_frame(tap_t *tap, const void *data, size_t len) {
+/* All-zero virtio_net_hdr: gso NONE, no checksum flags (the frame is complete as it is). */
+static const uint8_t zero_vnet_hdr[sizeof(struct virtio_net_hdr)];
+
+/* Writes one frame (after `hdr`, hdr_len bytes, when the device has IFF_VNET_HDR); returns 1 when
+ * the kernel took it, 0 when it was counted as dropped/failed. */
+static int write_frame_hdr(tap_t *tap, const void *hdr, size_t hdr_len, const void *data, size_t len) {
   if (tap->closed) {
     tap->tx_dropped++;
     return 0;
   }
   for (;;) {
-    ssize_t n = write(tap->fd, data, len);
+    ssize_t n;
+    if (hdr_len > 0) {
+      struct iovec iov[2] = {{(void *)hdr, hdr_len}, {(void *)data, len}};
+      n = writev(tap->fd, iov, 2);
+    } else {
+      n = write(tap->fd, data, len);
+    }
     if (n >= 0) {
       tap->tx_frames++;
       tap->tx_bytes += (double)len;
@@ -295,6 +319,11 @@ static int write_frame(tap_t *tap, const void *data, size_t len) {
     else tap->tx_errors++;
     return 0;
   }
+}
+
+static int write_frame(tap_t *tap, const void *data, size_t len) {
+  if (tap->vnet) return write_frame_hdr(tap, zero_vnet_hdr, sizeof zero_vnet_hdr, data, len);
+  return write_frame_hdr(tap, NULL, 0, data, len);
 }
 
 static int get_bytes(napi_env env, napi_value v, void **data, size_t *len) {
@@ -327,6 +356,29 @@ static napi_value tap_write(napi_env env, napi_callback_info info) {
   }
   napi_value result;
   CHECK(napi_get_boolean(env, write_frame(tap, data, len), &result));
+  return result;
+}
+
+/* writeVnet(hdr: Uint8Array, frame: Uint8Array): boolean — only on a device opened with offload;
+ * hdr is a whole struct virtio_net_hdr (10 bytes), written before the frame with one writev. */
+static napi_value tap_write_vnet(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  tap_t *tap = unwrap_this(env, info, &argc, argv);
+  if (tap == NULL) return NULL;
+  void *hdr, *data;
+  size_t hdr_len, len;
+  if (argc < 2 || !get_bytes(env, argv[0], &hdr, &hdr_len) || !get_bytes(env, argv[1], &data, &len)) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "writeVnet(hdr: Uint8Array, frame: Uint8Array)");
+    return NULL;
+  }
+  if (!tap->vnet || hdr_len != sizeof(struct virtio_net_hdr)) {
+    napi_throw_error(env, "ERR_INVALID_ARG_VALUE",
+                     "writeVnet needs a device opened with offload and a 10-byte virtio_net_hdr");
+    return NULL;
+  }
+  napi_value result;
+  CHECK(napi_get_boolean(env, write_frame_hdr(tap, hdr, hdr_len, data, len), &result));
   return result;
 }
 
@@ -461,13 +513,14 @@ static napi_value make_method(napi_env env, napi_value obj, const char *name, na
 }
 
 /*
- * open(name: string, callback: (buf: Buffer | null, count: number, errno: number) => void)
- *   → { name, mtu, mac: Buffer | null, ends: Uint32Array, write, writeBatch, start, ref, unref,
- *       close, stats }
+ * open(name: string, callback: (buf: Buffer | null, count: number, errno: number) => void,
+ *      offload?: boolean)
+ *   → { name, mtu, mac: Buffer | null, ends: Uint32Array, vnetHdrLen, write, writeVnet, writeBatch,
+ *       start, ref, unref, close, stats }
  */
 static napi_value tap_open(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
-  napi_value argv[2];
+  size_t argc = 3;
+  napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   napi_valuetype t0 = napi_undefined, t1 = napi_undefined;
   if (argc >= 1) napi_typeof(env, argv[0], &t0);
@@ -475,6 +528,12 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   if (t0 != napi_string || t1 != napi_function) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "open(name: string, callback: function)");
     return NULL;
+  }
+  bool offload = false;
+  if (argc >= 3) {
+    napi_valuetype t2 = napi_undefined;
+    napi_typeof(env, argv[2], &t2);
+    if (t2 == napi_boolean) CHECK(napi_get_value_bool(env, argv[2], &offload));
   }
   char name[64];
   size_t name_len;
@@ -497,13 +556,32 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   struct ifreq ifr;
   memset(&ifr, 0, sizeof ifr);
   /* linux/if_tun.h: a TAP (Ethernet frames), no 4-byte packet-information prefix. */
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0);
   memcpy(ifr.ifr_name, name, name_len);
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int e = errno;
     close(fd);
     throw_open_error(env, name, e, "ioctl(TUNSETIFF)");
     return NULL;
+  }
+  if (offload) {
+    /* 10 bytes: struct virtio_net_hdr without num_buffers (no VIRTIO_NET_F_MRG_RXBUF). */
+    int hdr_sz = (int)sizeof(struct virtio_net_hdr);
+    /* Little-endian fields on every host (legacy virtio is host order; Linux ≥ 4.0 has the ioctl). */
+    int le = 1;
+    const char *failed = NULL;
+    if (ioctl(fd, TUNSETVNETHDRSZ, &hdr_sz) < 0) failed = "ioctl(TUNSETVNETHDRSZ)";
+    else if (ioctl(fd, TUNSETVNETLE, &le) < 0 && !(errno == EINVAL && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__))
+      failed = "ioctl(TUNSETVNETLE)";
+    /* The kernel may hand us partial checksums and TCP super-frames, and accepts both from us. */
+    else if (ioctl(fd, TUNSETOFFLOAD, (unsigned int)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6)) < 0)
+      failed = "ioctl(TUNSETOFFLOAD)";
+    if (failed != NULL) {
+      int e = errno;
+      close(fd);
+      throw_open_error(env, name, e, failed);
+      return NULL;
+    }
   }
   /* Already set by open(); kept explicit because everything below depends on it. */
   int fl = fcntl(fd, F_GETFL);
@@ -528,6 +606,7 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   tap->env = env;
   tap->fd = fd;
   tap->slab = slab;
+  tap->vnet = offload ? 1 : 0;
   /* The kernel may have expanded a pattern such as "tap%d". */
   memcpy(tap->name, ifr.ifr_name, IFNAMSIZ);
   tap->name[IFNAMSIZ - 1] = 0;
@@ -589,8 +668,11 @@ static napi_value tap_open(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, obj, "mac", v));
   CHECK(napi_create_int32(env, fd, &v));
   CHECK(napi_set_named_property(env, obj, "fd", v));
+  CHECK(napi_create_int32(env, offload ? (int)sizeof(struct virtio_net_hdr) : 0, &v));
+  CHECK(napi_set_named_property(env, obj, "vnetHdrLen", v));
 
   if (!make_method(env, obj, "write", tap_write) ||
+      !make_method(env, obj, "writeVnet", tap_write_vnet) ||
       !make_method(env, obj, "writeBatch", tap_write_batch) ||
       !make_method(env, obj, "start", tap_start) || !make_method(env, obj, "ref", tap_ref) ||
       !make_method(env, obj, "unref", tap_unref) || !make_method(env, obj, "close", tap_close) ||

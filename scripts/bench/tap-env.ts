@@ -1,7 +1,8 @@
 /**
  * The benchmark's network set-up, created for one section and deleted after it, even on failure:
  * - a namespace holding a TAP device whose kernel side is 10.77.0.1/24, with our stack
- *   (test/interop/tcp-peer.ts, 10.77.0.2, run inside the namespace) attached to it;
+ *   (test/interop/tcp-peer.ts, 10.77.0.2, run inside the namespace) attached to it — opened plain,
+ *   or with `offload` (IFF_VNET_HDR, checksum offload and TSO both ways: `--offload 1`);
  * - a namespace pair joined by a veth (10.78.0.1 ↔ 10.78.0.2) with every offload off, where the
  *   kernel talks to itself: the reference for each TAP figure.
  * Nothing is sent outside these namespaces. Children are started by PID and stopped by PID
@@ -9,7 +10,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createNetns, netnsSupport, type Netns } from "../../test/interop/netns.ts";
-import { startPeer, stopAll, type JsonChild } from "../../test/interop/tcp-helpers.ts";
+import { JsonChild, REPO_ROOT, TCP_PEER, startPeer, stopAll } from "../../test/interop/tcp-helpers.ts";
 
 export const TAP = "wsbtap0";
 export const KERNEL_IP = "10.77.0.1";
@@ -39,15 +40,26 @@ function tuneClient(ns: Netns): void {
   ns.run("sysctl", ["-qw", "net.ipv4.ip_local_port_range=1024 65000"]);
 }
 
-/** Creates the TAP namespace and starts the stack on it. */
-export async function openTapEnv(maxSeconds: number): Promise<TapEnv> {
+/** tcp-peer.ts with `--offload 1` (startPeer has no such option). */
+async function startOffloadPeer(ns: Netns, maxSeconds: number): Promise<JsonChild> {
+  const args = ["--tap", TAP, "--mac", STACK_MAC, "--ip", `${STACK_IP}/24`, "--seed", "1", "--max-seconds", String(maxSeconds), "--offload", "1"];
+  const peer = new JsonChild("tcp-peer", ["ip", "netns", "exec", ns.name, process.execPath, "--import", "tsx", TCP_PEER, ...args], { cwd: REPO_ROOT, stdin: true });
+  await peer.waitFor((e) => e.event === "ready", 30_000, "ready line");
+  return peer;
+}
+
+/** Creates the TAP namespace and starts the stack on it (with `offload`: IFF_VNET_HDR and TSO). */
+export async function openTapEnv(maxSeconds: number, opts: { readonly offload?: boolean } = {}): Promise<TapEnv> {
   const ns = createNetns("wsbench");
   try {
     ns.exec("ip", ["tuntap", "add", "dev", TAP, "mode", "tap"]);
     ns.exec("ip", ["link", "set", TAP, "up"]);
     ns.exec("ip", ["addr", "add", `${KERNEL_IP}/24`, "dev", TAP]);
     tuneClient(ns);
-    const peer = await startPeer(ns, { tap: TAP, mac: STACK_MAC, ip: `${STACK_IP}/24` }, { maxSeconds });
+    const peer =
+      opts.offload === true
+        ? await startOffloadPeer(ns, maxSeconds)
+        : await startPeer(ns, { tap: TAP, mac: STACK_MAC, ip: `${STACK_IP}/24` }, { maxSeconds });
     const pid = peer.child.pid;
     if (pid === undefined) throw new Error("tcp-peer has no pid");
     // Resolve ARP both ways before anything is timed.

@@ -10,9 +10,20 @@
  *
  * What it never does: bring the link up or configure addresses. Whoever runs the stack does that
  * (`ip link set NAME up`): the device moves bytes and nothing else (STYLE.md §11).
+ *
+ * Offload (opt-in, `openTap(name, { offload: true })`, as gVisor's fdbased endpoint does): the TAP
+ * is opened with IFF_VNET_HDR and TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, so Linux may hand us TCP
+ * super-frames of up to 64 KiB with partial checksums, and takes super-frames from us. The device
+ * stays a plain link to the stack either way — it is the one place that reads protocol headers
+ * (src/device/gso.ts explains the exception): received super-frames are split into MSS-sized frames
+ * with complete checksums before the receiver sees them, and frames sent are held until the end of
+ * the current job (one microtask: `FrameDevice` has no flush, and the stack sends a whole burst —
+ * the answer to one received batch, or one timer — synchronously) and adjacent segments of one TCP
+ * flow go to the kernel as one super-frame. Without `offload` none of this code runs.
  */
 import { createRequire } from "node:module";
 import { WirestackError } from "../errors.ts";
+import { coalesceTcp, GsoError, emitVirtioNetHdr, receiveVnetUnit, VIRTIO_NET_HDR_LEN } from "./gso.ts";
 import type { FrameDevice, FrameReceiver } from "./types.ts";
 
 /** Codes of the errors `openTap` throws. */
@@ -64,6 +75,25 @@ export interface TapOptions {
   readonly ref?: boolean;
   /** Called once if the device fails while open (e.g. deleted underneath us); receiving stops. */
   readonly onError?: (error: TapError) => void;
+  /**
+   * IFF_VNET_HDR with checksum offload and TSO/GSO both ways (native-notes.md). Default false.
+   * Sends are then coalesced at the end of the current job (a microtask), not written at once.
+   */
+  readonly offload?: boolean;
+}
+
+/** Counters of the offload path (all 0 without `offload`). */
+export interface TapOffloadStats {
+  /** Super-frames received from the kernel, and the frames they were split into. */
+  readonly rxSuperFrames: number;
+  readonly rxSplitFrames: number;
+  /** Frames whose partial checksum we completed (NEEDS_CSUM without GSO). */
+  readonly rxChecksumsCompleted: number;
+  /** Units the kernel handed us that we could not turn into frames (dropped). */
+  readonly rxDropped: number;
+  /** Super-frames written, and the frames of the stack they carried. */
+  readonly txSuperFrames: number;
+  readonly txCoalescedFrames: number;
 }
 
 /** The largest batch the addon hands over per readiness callback. */
@@ -80,7 +110,10 @@ interface NativeTap {
   readonly fd: number;
   /** End offset of each frame of the current batch within the batch Buffer. */
   readonly ends: Uint32Array;
+  /** 10 when opened with offload (every read starts with a virtio_net_hdr), else 0. */
+  readonly vnetHdrLen: number;
   write(frame: Uint8Array): boolean;
+  writeVnet(hdr: Uint8Array, frame: Uint8Array): boolean;
   writeBatch(frames: readonly Uint8Array[]): number;
   start(): void;
   ref(): void;
@@ -92,7 +125,7 @@ interface NativeTap {
 type NativeCallback = (batch: Buffer | null, count: number, errno: number) => void;
 
 interface NativeAddon {
-  open(name: string, callback: NativeCallback): NativeTap;
+  open(name: string, callback: NativeCallback, offload?: boolean): NativeTap;
   readonly maxBatch: number;
 }
 
@@ -154,11 +187,22 @@ export class TapDevice implements FrameDevice {
   private receiver: FrameReceiver | undefined;
   private readonly onError: ((error: TapError) => void) | undefined;
   private closed = false;
+  /** True when opened with `offload` (IFF_VNET_HDR). */
+  readonly offload: boolean;
+  private pending: Uint8Array[] = [];
+  private flushQueued = false;
+  private readonly hdrOut = new Uint8Array(VIRTIO_NET_HDR_LEN);
+  private off = { rxSuperFrames: 0, rxSplitFrames: 0, rxChecksumsCompleted: 0, rxDropped: 0, txSuperFrames: 0, txCoalescedFrames: 0 };
 
   /** @internal Use `openTap`. */
   constructor(addonModule: NativeAddon, name: string, opts: TapOptions) {
     this.onError = opts.onError;
-    this.handle = addonModule.open(name, this.onBatch);
+    this.offload = opts.offload === true;
+    this.handle = this.offload ? addonModule.open(name, this.onBatch, true) : addonModule.open(name, this.onBatch);
+    if (this.offload && this.handle.vnetHdrLen !== VIRTIO_NET_HDR_LEN) {
+      this.handle.close();
+      throw new TapError("WIRESTACK_ERR_TAP_OPEN", `TAP device ${name}: the addon does not support offload; rebuild it (node scripts/build-native.mjs)`);
+    }
     this.name = this.handle.name;
     this.mtu = this.handle.mtu > 0 ? this.handle.mtu : DEFAULT_MTU;
     this.kernelMac = this.handle.mac === null ? undefined : new Uint8Array(this.handle.mac);
@@ -170,14 +214,57 @@ export class TapDevice implements FrameDevice {
     return this.handle.fd;
   }
 
-  /** Writes one frame now. False when the kernel refused it (counted in `stats()`). */
+  /**
+   * Writes one frame now; false when the kernel refused it (counted in `stats()`). With `offload`
+   * the frame is queued for the end of the current job and the result is true.
+   */
   send(frame: Uint8Array): boolean {
-    return this.handle.write(frame);
+    if (!this.offload) return this.handle.write(frame);
+    this.pending.push(frame);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushNow);
+    }
+    return true;
   }
 
-  /** Writes frames in order; returns how many the kernel took. */
+  /** Writes frames in order (with `offload`: after anything queued, coalesced); returns how many the kernel took. */
   sendBatch(frames: readonly Uint8Array[]): number {
-    return this.handle.writeBatch(frames);
+    if (!this.offload) return this.handle.writeBatch(frames);
+    for (const f of frames) this.pending.push(f);
+    return this.flush();
+  }
+
+  /**
+   * With `offload`: writes every queued frame now, adjacent segments of one TCP flow as one
+   * super-frame; returns how many frames the kernel took. Without: 0 (nothing is ever queued).
+   */
+  flush(): number {
+    this.flushQueued = false;
+    const frames = this.pending;
+    if (frames.length === 0) return 0;
+    this.pending = [];
+    let sent = 0;
+    for (const w of coalesceTcp(frames)) {
+      if (w.hdr === undefined) {
+        if (this.handle.write(w.frame)) sent++;
+        continue;
+      }
+      emitVirtioNetHdr(w.hdr, this.hdrOut, 0);
+      this.off.txSuperFrames++;
+      this.off.txCoalescedFrames += w.frames;
+      if (this.handle.writeVnet(this.hdrOut, w.frame)) sent += w.frames;
+    }
+    return sent;
+  }
+
+  private readonly flushNow = (): void => {
+    if (this.flushQueued) this.flush();
+  };
+
+  /** Counters of the offload path since open. */
+  offloadStats(): TapOffloadStats {
+    return { ...this.off };
   }
 
   /** Sets the receiver; reading starts with the first one (frames wait in the kernel until then). */
@@ -206,6 +293,7 @@ export class TapDevice implements FrameDevice {
   /** Detaches from the interface. A device created by `openTap` disappears; a persistent one stays. */
   close(): void {
     if (this.closed) return;
+    if (this.offload) this.flush();
     this.closed = true;
     this.receiver = undefined;
     this.handle.close();
@@ -225,6 +313,11 @@ export class TapDevice implements FrameDevice {
     const receiver = this.receiver;
     if (receiver === undefined) return;
     const ends = this.handle.ends;
+    if (this.offload) {
+      const frames = this.unwrapVnet(batch, count, ends);
+      if (frames.length > 0) receiver(frames);
+      return;
+    }
     const frames = new Array<Uint8Array>(count);
     let start = 0;
     for (let i = 0; i < count; i++) {
@@ -234,6 +327,32 @@ export class TapDevice implements FrameDevice {
     }
     receiver(frames);
   };
+
+  /** Cuts a batch of (virtio_net_hdr + frame) units into the frames a plain link would deliver. */
+  private unwrapVnet(batch: Buffer, count: number, ends: Uint32Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const end = ends[i] as number;
+      const unit = new Uint8Array(batch.buffer, batch.byteOffset + start, end - start);
+      start = end;
+      const gsoType = unit.length > 1 ? (unit[1] as number) : 0;
+      const needsCsum = unit.length > 0 && ((unit[0] as number) & 1) !== 0;
+      const out = receiveVnetUnit(unit);
+      if (out instanceof GsoError) {
+        this.off.rxDropped++;
+        continue;
+      }
+      if (gsoType !== 0) {
+        this.off.rxSuperFrames++;
+        this.off.rxSplitFrames += out.length;
+      } else if (needsCsum) {
+        this.off.rxChecksumsCompleted++;
+      }
+      for (const f of out) frames.push(f);
+    }
+    return frames;
+  }
 }
 
 /**

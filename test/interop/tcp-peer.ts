@@ -10,6 +10,7 @@
  *
  * Usage: tcp-peer.ts --tap NAME --mac MAC --ip A/N [--ip6 A/N] [--seed N] [--pcap FILE]
  *                    [--loss P] [--reorder P] [--reorder-delay-ms MS] [--duplicate P] [--corrupt P]
+ *                    [--offload 1]   (open the TAP with IFF_VNET_HDR, checksum offload and TSO)
  *
  * Commands, one JSON object per line on stdin:
  *   {"cmd":"listen","port":P,"role":R,"bytes":N}   accept connections on P (both families); each runs R
@@ -157,7 +158,7 @@ async function main(): Promise<void> {
   }, maxSeconds * 1000).unref();
 
   const clock = new RealClock({ unref: true });
-  const tap = await openTap(tapName);
+  const tap = await openTap(tapName, { offload: f.get("--offload") === "1" });
   const impaired = ["--loss", "--reorder", "--duplicate", "--corrupt"].some((k) => (num(f, k) ?? 0) > 0);
   const seed = num(f, "--seed") ?? 1;
   const device: FrameDevice = impaired
@@ -198,7 +199,7 @@ async function main(): Promise<void> {
         runRole(stack, c.id, stack.tcp.connect({ host: c.host, port: c.port }), c.role, c.bytes ?? 0);
         return true;
       case "stats":
-        emit({ event: "stats", counters: stack.counters(), fault: faultCounters(device) });
+        emit({ event: "stats", counters: stack.counters(), fault: faultCounters(device), tap: tap.stats(), offload: tap.offloadStats() });
         return true;
       case "exit":
         emit({ event: "stats", counters: stack.counters(), fault: faultCounters(device) });
