@@ -1,5 +1,6 @@
 /**
- * `npm run bench` (tsx scripts/bench.ts [--quick] [--json FILE]): runs every benchmark section, prints
+ * `npm run bench` (tsx scripts/bench.ts [--quick] [--json FILE] [--only NAME[,NAME…]]): runs every
+ * benchmark section (or only the named ones, e.g. `--only tcp-memory,handshakes`), prints
  * one table on stdout (progress goes to stderr) and writes the results as JSON, by default to
  * bench-results/bench.json (git-ignored), with the date, Node version and CPU model.
  *
@@ -35,18 +36,32 @@ const SECTIONS: readonly BenchSection[] = [
   cpuSection,
 ];
 
-const USAGE = "usage: tsx scripts/bench.ts [--quick] [--json FILE]";
+const USAGE = `usage: tsx scripts/bench.ts [--quick] [--json FILE] [--only NAME[,NAME...]] (sections: ${SECTIONS.map((s) => s.name).join(", ")})`;
 
-function parseCommandLine(argv: readonly string[]): { quick: boolean; json: string | undefined } {
+interface CommandLine {
+  readonly quick: boolean;
+  readonly json: string | undefined;
+  /** Section names to run; undefined runs them all. */
+  readonly only: ReadonlySet<string> | undefined;
+}
+
+function parseCommandLine(argv: readonly string[]): CommandLine {
   let quick = false;
   let json: string | undefined;
+  let only: Set<string> | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--quick") quick = true;
     else if (a === "--json" && argv[i + 1] !== undefined) json = argv[++i];
-    else throw new Error(USAGE);
+    else if (a === "--only" && argv[i + 1] !== undefined) {
+      only ??= new Set();
+      for (const name of argv[++i]!.split(",")) {
+        if (!SECTIONS.some((s) => s.name === name)) throw new Error(`unknown section ${name}; ${USAGE}`);
+        only.add(name);
+      }
+    } else throw new Error(USAGE);
   }
-  return { quick, json };
+  return { quick, json, only };
 }
 
 function formatValue(v: number | undefined): string {
@@ -74,7 +89,7 @@ function table(results: readonly BenchResult[]): string {
 }
 
 async function main(): Promise<number> {
-  let args: { quick: boolean; json: string | undefined };
+  let args: CommandLine;
   try {
     args = parseCommandLine(process.argv.slice(2));
   } catch (err) {
@@ -94,6 +109,7 @@ async function main(): Promise<number> {
   };
   const results: BenchResult[] = [];
   for (const section of SECTIONS) {
+    if (args.only !== undefined && !args.only.has(section.name)) continue;
     config.log(`section ${section.name}`);
     results.push(...(await section.run(config)));
   }

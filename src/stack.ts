@@ -528,9 +528,15 @@ export class Stack {
         p.reject(new WirestackError("WIRESTACK_ERR_TIMEOUT", `no echo reply within the timeout (${p.key.split("/")[1]})`));
       } else if (p.deadline < next) next = p.deadline;
     }
-    for (const d of [this.link.nextDeadline(), this.ipv4?.nextDeadline(), this.ipv6?.nextDeadline(), this.tcpLayer.nextDeadline()]) {
-      if (d !== undefined && d < next) next = d;
-    }
+    // One comparison each, no array per service call (it runs after every batch of frames).
+    const dl = this.link.nextDeadline();
+    if (dl !== undefined && dl < next) next = dl;
+    const d4 = this.ipv4?.nextDeadline();
+    if (d4 !== undefined && d4 < next) next = d4;
+    const d6 = this.ipv6?.nextDeadline();
+    if (d6 !== undefined && d6 < next) next = d6;
+    const dt = this.tcpLayer.nextDeadline();
+    if (dt !== undefined && dt < next) next = dt;
     this.arm(next, now);
   }
 

@@ -140,8 +140,9 @@ export class TcpSocket extends Duplex {
   private readonly conn: TcpSocketConnection;
   private readonly clock: Clock;
   private readonly kickStack: () => void;
-  private readonly localInfo: TcpAddressInfo;
-  private readonly remoteInfo: TcpAddressInfo;
+  /** Address texts, built on first use: most sockets of a busy server are never asked. */
+  private localInfoCache: TcpAddressInfo | undefined = undefined;
+  private remoteInfoCache: TcpAddressInfo | undefined = undefined;
   /** Chunks `_write`/`_writev` handed us that TCP has not taken yet, and their callback. */
   private pendingChunks: Uint8Array[] = [];
   private pendingCb: ((err?: Error | null) => void) | undefined = undefined;
@@ -173,8 +174,6 @@ export class TcpSocket extends Duplex {
     this.conn = opts.connection;
     this.clock = opts.clock;
     this.kickStack = opts.kick ?? (() => {});
-    this.localInfo = endpointInfo(this.conn.local);
-    this.remoteInfo = endpointInfo(this.conn.remote);
     const st = this.conn.state;
     this.connecting = st === "SYN-SENT" || st === "SYN-RECEIVED";
     this.lastActive = this.clock.now();
@@ -184,6 +183,13 @@ export class TcpSocket extends Duplex {
 
   // ---------------------------------------------------------------------------------------------
   // net.Socket's surface
+
+  private get localInfo(): TcpAddressInfo {
+    return (this.localInfoCache ??= endpointInfo(this.conn.local));
+  }
+  private get remoteInfo(): TcpAddressInfo {
+    return (this.remoteInfoCache ??= endpointInfo(this.conn.remote));
+  }
 
   get remoteAddress(): string {
     return this.remoteInfo.address;

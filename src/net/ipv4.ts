@@ -20,7 +20,7 @@ import type { Random } from "../time/random.ts";
 import { allocPacket, expandFront } from "../wire/packet-buffer.ts";
 import { WireError } from "../wire/error.ts";
 import { IPV4_BROADCAST, ipv4Mask, type Ipv4Address } from "../wire/ip-address.ts";
-import { IPV4_HEADER_LEN, IPV4_MAX_PACKET_LEN, Ipv4View, emitIpv4Header, type Ipv4Header } from "../wire/ipv4.ts";
+import { IPV4_HEADER_LEN, IPV4_MAX_PACKET_LEN, Ipv4View, emitIpv4Header, type Ipv4Header, type Ipv4Option } from "../wire/ipv4.ts";
 import { checksumOf } from "../wire/checksum.ts";
 import { dataView } from "../wire/bytes.ts";
 import type { EthernetLink, LinkIngress } from "../link/ethernet-link.ts";
@@ -141,7 +141,8 @@ export class Ipv4Layer {
 
   /** True when `addr` is one of our addresses. */
   isLocal(addr: Ipv4Address): boolean {
-    return this.addresses.some((a) => a.address === addr);
+    for (const a of this.addresses) if (a.address === addr) return true;
+    return false;
   }
 
   /** "broadcast" for 255.255.255.255 and our subnets' directed broadcasts, "multicast" for 224/4. */
@@ -160,7 +161,7 @@ export class Ipv4Layer {
     if (v instanceof WireError) return this.drop(v.reason);
     // RFC 1122 §3.2.1.1-2: silently discard a wrong version (checked above) or a bad checksum.
     if (!v.checksumValid) return this.drop("bad-checksum");
-    if (v.options() instanceof WireError) return this.drop("bad-options");
+    if (v.headerLen > IPV4_HEADER_LEN && v.options() instanceof WireError) return this.drop("bad-options");
     const src = v.src;
     const dst = v.dst;
     if (!isPossibleHostSource(src) || this.isSubnetBroadcast(src) || this.isLocal(src)) return this.drop("bad-source");
@@ -260,7 +261,7 @@ export class Ipv4Layer {
       protocol,
       src: src ?? route.src,
       dst,
-      options: [],
+      options: NO_OPTIONS,
     };
     const mtu = this.link.mtu;
     if (IPV4_HEADER_LEN + payload.length <= mtu) {
@@ -385,3 +386,6 @@ function isPossibleHostSource(src: Ipv4Address): boolean {
   const top = src >>> 24;
   return top !== 127 && top < 224;
 }
+
+/** The option list of every datagram we originate (we send no IPv4 options). */
+const NO_OPTIONS: readonly Ipv4Option[] = Object.freeze([]);

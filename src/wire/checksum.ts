@@ -11,6 +11,34 @@
 /** True on little-endian hosts, where aligned 32-bit words are read through a Uint32Array. */
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
+// Two entries: a stack on the memory wire alternates between its egress slab and the wire's copies.
+let bufferA: ArrayBufferLike | undefined;
+let wordsA: Uint32Array = new Uint32Array(0);
+let bufferB: ArrayBufferLike | undefined;
+let wordsB: Uint32Array = new Uint32Array(0);
+
+/**
+ * A Uint32Array over all of `buffer` (its whole 4-byte words), reaching at least word `endWord`;
+ * the two most recently used are kept for the next calls.
+ */
+function wordsOf(buffer: ArrayBufferLike, endWord: number): Uint32Array {
+  if (buffer === bufferA && wordsA.length >= endWord) return wordsA;
+  if (buffer === bufferB && wordsB.length >= endWord) {
+    const w = wordsB;
+    bufferB = bufferA;
+    wordsB = wordsA;
+    bufferA = buffer;
+    wordsA = w;
+    return w;
+  }
+  // New, or resized since it was cached.
+  bufferB = bufferA;
+  wordsB = wordsA;
+  bufferA = buffer;
+  wordsA = new Uint32Array(buffer, 0, buffer.byteLength >>> 2);
+  return wordsA;
+}
+
 /**
  * Adds the bytes `data[start..end)` as big-endian 16-bit words to `acc`; an odd final byte is padded
  * with zero (RFC 1071 §4.1). Long ranges are summed as 32-bit words: on a little-endian host through
@@ -29,18 +57,31 @@ export function sumBytes(data: Uint8Array, start = 0, end = data.length, acc = 0
         i += 2;
       }
       const words = (end - i) >>> 2;
-      const u32 = new Uint32Array(data.buffer, data.byteOffset + i, words);
+      // Word k of the range is word `base + k` of a view over the whole buffer, reused while
+      // consecutive calls sum bytes of the same buffer (egress and ingress both come from slabs):
+      // building a typed array per call cost about as much as summing a small segment.
+      const base = (data.byteOffset + i) >>> 2;
+      const u32 = wordsOf(data.buffer, base + words);
       // Word k holds bytes p0 q0 p1 q1 of the big-endian 16-bit words (p0 q0) and (p1 q1): the p
       // bytes and the q bytes are summed apart, two lanes at a time, and combined as 256·Σp + Σq, so
       // the result is the exact unfolded sum. 256 words at most per round keep each lane under 2^16.
       let sp = 0;
       let sq = 0;
       for (let k = 0; k < words; ) {
-        const stop = Math.min(words, k + 256);
+        const stop = k + 256 < words ? k + 256 : words;
         let lp = 0;
         let lq = 0;
+        // Four words per step: about a quarter less time per MTU-sized segment than one (measured).
+        for (const stop4 = k + ((stop - k) & ~3); k < stop4; k += 4) {
+          const w0 = u32[base + k] as number;
+          const w1 = u32[base + k + 1] as number;
+          const w2 = u32[base + k + 2] as number;
+          const w3 = u32[base + k + 3] as number;
+          lp += (w0 & 0x00ff00ff) + (w1 & 0x00ff00ff) + (w2 & 0x00ff00ff) + (w3 & 0x00ff00ff);
+          lq += ((w0 >>> 8) & 0x00ff00ff) + ((w1 >>> 8) & 0x00ff00ff) + ((w2 >>> 8) & 0x00ff00ff) + ((w3 >>> 8) & 0x00ff00ff);
+        }
         for (; k < stop; k++) {
-          const w = u32[k] as number;
+          const w = u32[base + k] as number;
           lp += w & 0x00ff00ff;
           lq += (w >>> 8) & 0x00ff00ff;
         }

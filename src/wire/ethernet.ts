@@ -22,7 +22,7 @@
  * `EthernetView.check` walks the tags and checks every length once; after that no accessor can read out
  * of bounds. Payloads are `subarray` views over the frame.
  */
-import { dataView, placePayload } from "./bytes.ts";
+import { placePayload, put16 } from "./bytes.ts";
 import { WireError } from "./error.ts";
 import type { MacAddress } from "./mac.ts";
 
@@ -190,14 +190,14 @@ export function ethernetHeaderLen(repr: EthernetHeader): number {
   return ETHERNET_HEADER_LEN + (repr.tag ? VLAN_TAG_LEN : 0) + (repr.outerTag ? VLAN_TAG_LEN : 0);
 }
 
-function writeTag(view: DataView, at: number, tag: VlanTag): void {
+function writeTag(out: Uint8Array, at: number, tag: VlanTag): void {
   if (tag.tpid !== ETHERTYPE_VLAN && tag.tpid !== ETHERTYPE_QINQ) {
     throw new RangeError(`VLAN TPID 0x${tag.tpid.toString(16)} is neither 0x8100 nor 0x88a8`);
   }
   if (!Number.isInteger(tag.pcp) || tag.pcp < 0 || tag.pcp > 7) throw new RangeError(`VLAN PCP ${tag.pcp} not in 0..7`);
   if (!Number.isInteger(tag.vid) || tag.vid < 0 || tag.vid > 0x0fff) throw new RangeError(`VLAN VID ${tag.vid} not in 0..4095`);
-  view.setUint16(at, tag.tpid);
-  view.setUint16(at + 2, (tag.pcp << 13) | (tag.dei ? 0x1000 : 0) | tag.vid);
+  put16(out, at, tag.tpid);
+  put16(out, at + 2, (tag.pcp << 13) | (tag.dei ? 0x1000 : 0) | tag.vid);
 }
 
 /**
@@ -237,19 +237,24 @@ export function emitEthernet(
     throw new RangeError("an outer VLAN tag needs an inner 0x8100 tag");
   }
   if (repr.dst.length !== 6 || repr.src.length !== 6) throw new RangeError("MAC addresses are 6 bytes");
-  const view = dataView(out);
-  out.set(repr.dst, at + DST);
-  out.set(repr.src, at + SRC);
+  const hlen = TYPE + 2 + (repr.tag ? VLAN_TAG_LEN : 0) + (repr.outerTag ? VLAN_TAG_LEN : 0);
+  if (at < 0 || at + hlen > out.length) throw new RangeError(`Ethernet header of ${hlen} bytes does not fit at ${at}`);
+  // Six byte stores cost less than TypedArray#set's call for so few bytes.
+  const { dst, src } = repr;
+  for (let k = 0; k < 6; k++) {
+    out[at + DST + k] = dst[k] as number;
+    out[at + SRC + k] = src[k] as number;
+  }
   let off = at + TYPE;
   if (repr.outerTag) {
-    writeTag(view, off, repr.outerTag);
+    writeTag(out, off, repr.outerTag);
     off += VLAN_TAG_LEN;
   }
   if (repr.tag) {
-    writeTag(view, off, repr.tag);
+    writeTag(out, off, repr.tag);
     off += VLAN_TAG_LEN;
   }
-  view.setUint16(off, typeOrLength);
+  put16(out, off, typeOrLength);
   off += 2;
   return repr.payload ? placePayload(repr.payload, out, off) : off;
 }

@@ -24,7 +24,7 @@
  * area before it is used. This file never throws on received bytes; `emitIpv4` throws only for a repr
  * that cannot be encoded.
  */
-import { dataView, placePayload } from "./bytes.ts";
+import { placePayload, put16 } from "./bytes.ts";
 import { checksumOf } from "./checksum.ts";
 import { WireError } from "./error.ts";
 import { readIpv4, writeIpv4, type Ipv4Address } from "./ip-address.ts";
@@ -460,26 +460,22 @@ export function emitIpv4Header(header: Ipv4Header, payloadLength: number, out: U
   }
   if (at + hlen > out.length) throw new RangeError(`IPv4 header of ${hlen} bytes does not fit at ${at}`);
 
-  const view = dataView(out);
   out[at + VER_IHL] = 0x40 | (hlen / 4);
   out[at + TOS] = (header.dscp << 2) | header.ecn;
-  view.setUint16(at + TOTAL_LENGTH, total);
-  view.setUint16(at + IDENT, header.ident);
-  view.setUint16(
-    at + FLAGS_FRAG,
-    (header.dontFragment ? FLAG_DF : 0) | (header.moreFragments ? FLAG_MF : 0) | (fragmentOffset / 8),
-  );
+  put16(out, at + TOTAL_LENGTH, total);
+  put16(out, at + IDENT, header.ident);
+  put16(out, at + FLAGS_FRAG, (header.dontFragment ? FLAG_DF : 0) | (header.moreFragments ? FLAG_MF : 0) | (fragmentOffset / 8));
   out[at + TTL] = header.ttl;
   out[at + PROTOCOL] = header.protocol;
-  view.setUint16(at + CHECKSUM, 0);
+  put16(out, at + CHECKSUM, 0);
   writeIpv4(out, at + SRC, header.src);
   writeIpv4(out, at + DST, header.dst);
   let i = at + IPV4_HEADER_LEN;
   for (const o of header.options) i = emitOption(o, out, i);
   // RFC 791 §3.1: "The internet header padding is used to ensure that the internet header ends on a
   // 32 bit boundary. The padding is zero", which is also End of Option List.
-  out.fill(0, i, at + hlen);
-  view.setUint16(at + CHECKSUM, checksumOf(out, at, at + hlen));
+  if (i < at + hlen) out.fill(0, i, at + hlen);
+  put16(out, at + CHECKSUM, checksumOf(out, at, at + hlen));
   return at + hlen;
 }
 

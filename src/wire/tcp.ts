@@ -32,7 +32,7 @@
  * (`TCP_FIN` … `TCP_CWR`) plus the four Rsrvd bits, of which the lowest (`TCP_AE`) was NS (RFC 3540,
  * now historic) and is AE in Accurate ECN. Keeping all 12 lets any header re-emit unchanged.
  */
-import { dataView, placePayload } from "./bytes.ts";
+import { placePayload, put16, put32 } from "./bytes.ts";
 import { finishChecksum, pseudoHeaderSum, sumBytes, type PseudoHeader } from "./checksum.ts";
 import { WireError } from "./error.ts";
 
@@ -174,8 +174,30 @@ export class TcpView {
   }
   /** True when the checksum over the pseudo-header and the whole segment verifies (RFC 9293 §3.1). */
   verifyChecksum(ph: PseudoHeader): boolean {
-    const len = this.bytes.length;
-    return finishChecksum(sumBytes(this.bytes, 0, len, pseudoHeaderSum(ph, IP_PROTOCOL_TCP, len))) === 0;
+    return this.verifyChecksumFrom(pseudoHeaderSum(ph, IP_PROTOCOL_TCP, this.bytes.length));
+  }
+  /**
+   * `verifyChecksum` given the pseudo-header's running sum (`pseudoHeaderSumV4(src, dst, 6, length)`),
+   * for a receive path that has the addresses at hand and no PseudoHeader object to build.
+   */
+  verifyChecksumFrom(pseudoSum: number): boolean {
+    return finishChecksum(sumBytes(this.bytes, 0, this.bytes.length, pseudoSum)) === 0;
+  }
+  /** The segment's meaning (what `parseTcp` returns), read from this already-checked view. */
+  toRepr(): TcpRepr {
+    const bytes = this.bytes;
+    const hlen = this.headerLen;
+    return {
+      srcPort: this.srcPort,
+      dstPort: this.dstPort,
+      seq: this.seq,
+      ack: this.ack,
+      flags: this.flags,
+      window: this.window,
+      urgentPointer: this.urgentPointer,
+      options: hlen === TCP_HEADER_LEN ? NO_TCP_OPTIONS : parseTcpOptions(bytes.subarray(TCP_HEADER_LEN, hlen)),
+      payload: bytes.subarray(hlen),
+    };
   }
 }
 
@@ -274,18 +296,7 @@ export function parseTcp(bytes: Uint8Array, ph?: PseudoHeader): TcpRepr | WireEr
   const v = TcpView.check(bytes);
   if (v instanceof WireError) return v;
   if (ph && !v.verifyChecksum(ph)) return new WireError("tcp", "bad-checksum", `0x${v.checksum.toString(16)}`);
-  const hlen = v.headerLen;
-  return {
-    srcPort: v.srcPort,
-    dstPort: v.dstPort,
-    seq: v.seq,
-    ack: v.ack,
-    flags: v.flags,
-    window: v.window,
-    urgentPointer: v.urgentPointer,
-    options: hlen === TCP_HEADER_LEN ? NO_TCP_OPTIONS : parseTcpOptions(bytes.subarray(TCP_HEADER_LEN, hlen)),
-    payload: bytes.subarray(hlen),
-  };
+  return v.toRepr();
 }
 
 /** Bytes one option occupies on the wire. Throws for an option that cannot be encoded. */
@@ -354,7 +365,6 @@ function reprOptions(repr: TcpRepr): readonly TcpOption[] {
  * padding). Alignment is the caller's choice; `tcpOptionsLikeLinux` lays out the usual ones.
  */
 export function emitTcpOptions(options: readonly TcpOption[], out: Uint8Array, at: number): number {
-  const view = dataView(out);
   let i = at;
   for (const o of options) {
     switch (o.kind) {
@@ -367,7 +377,7 @@ export function emitTcpOptions(options: readonly TcpOption[], out: Uint8Array, a
       case "mss":
         out[i] = TCP_OPTION.mss;
         out[i + 1] = 4;
-        view.setUint16(i + 2, o.mss);
+        put16(out, i + 2, o.mss);
         i += 4;
         break;
       case "window-scale":
@@ -387,8 +397,8 @@ export function emitTcpOptions(options: readonly TcpOption[], out: Uint8Array, a
         out[i + 1] = len;
         let b = i + 2;
         for (const block of o.blocks) {
-          view.setUint32(b, block.left >>> 0);
-          view.setUint32(b + 4, block.right >>> 0);
+          put32(out, b, block.left);
+          put32(out, b + 4, block.right);
           b += 8;
         }
         i += len;
@@ -397,8 +407,8 @@ export function emitTcpOptions(options: readonly TcpOption[], out: Uint8Array, a
       case "timestamps":
         out[i] = TCP_OPTION.timestamps;
         out[i + 1] = 10;
-        view.setUint32(i + 2, o.tsVal >>> 0);
-        view.setUint32(i + 6, o.tsEcr >>> 0);
+        put32(out, i + 2, o.tsVal);
+        put32(out, i + 6, o.tsEcr);
         i += 10;
         break;
       case "unknown": {
@@ -421,25 +431,27 @@ export function emitTcpOptions(options: readonly TcpOption[], out: Uint8Array, a
  * offset after the payload. The payload is copied unless it already lies where it belongs. Options
  * are written as given and padded with zeros to a 4-byte multiple (RFC 9293 §3.1, "Padding").
  * Throws (API misuse) when the options do not fit in 40 bytes or `repr.options` is a `WireError`.
+ * `headerLen`, when given, must be `tcpHeaderLen(repr)` (a caller that sized its buffer with it
+ * passes it on rather than have the options measured twice).
  */
-export function emitTcp(repr: TcpRepr, out: Uint8Array, at: number, ph: PseudoHeader): number {
-  const hlen = tcpHeaderLen(repr);
+export function emitTcp(repr: TcpRepr, out: Uint8Array, at: number, ph: PseudoHeader, headerLen?: number): number {
+  const hlen = headerLen ?? tcpHeaderLen(repr);
   const len = hlen + repr.payload.length;
   const end = placePayload(repr.payload, out, at + hlen);
-  const view = dataView(out);
-  view.setUint16(at + SRC_PORT, repr.srcPort);
-  view.setUint16(at + DST_PORT, repr.dstPort);
-  view.setUint32(at + SEQ, repr.seq >>> 0);
-  view.setUint32(at + ACK, repr.ack >>> 0);
-  view.setUint16(at + OFFSET_FLAGS, ((hlen >>> 2) << 12) | (repr.flags & TCP_FLAGS_MASK));
-  view.setUint16(at + WINDOW, repr.window);
-  view.setUint16(at + CHECKSUM, 0);
-  view.setUint16(at + URGENT, repr.urgentPointer);
+  if (end > out.length) throw new RangeError(`TCP segment of ${len} bytes does not fit at ${at}`);
+  put16(out, at + SRC_PORT, repr.srcPort);
+  put16(out, at + DST_PORT, repr.dstPort);
+  put32(out, at + SEQ, repr.seq);
+  put32(out, at + ACK, repr.ack);
+  put16(out, at + OFFSET_FLAGS, ((hlen >>> 2) << 12) | (repr.flags & TCP_FLAGS_MASK));
+  put16(out, at + WINDOW, repr.window);
+  put16(out, at + CHECKSUM, 0);
+  put16(out, at + URGENT, repr.urgentPointer);
   if (hlen > TCP_HEADER_LEN) {
     const optEnd = emitTcpOptions(reprOptions(repr), out, at + TCP_HEADER_LEN);
-    out.fill(0, optEnd, at + hlen);
+    if (optEnd < at + hlen) out.fill(0, optEnd, at + hlen);
   }
-  view.setUint16(at + CHECKSUM, finishChecksum(sumBytes(out, at, end, pseudoHeaderSum(ph, IP_PROTOCOL_TCP, len))));
+  put16(out, at + CHECKSUM, finishChecksum(sumBytes(out, at, end, pseudoHeaderSum(ph, IP_PROTOCOL_TCP, len))));
   return end;
 }
 
@@ -460,6 +472,9 @@ export interface TcpOptionSet {
  * `mss,sackOK,TS,nop,wscale` and a data segment `nop,nop,TS`.
  */
 export function tcpOptionsLikeLinux(set: TcpOptionSet): readonly TcpOption[] {
+  if (set.mss === undefined && set.windowScale === undefined && !set.sackPermitted && (set.sack === undefined || set.sack.length === 0)) {
+    return set.timestamps === undefined ? NO_TCP_OPTIONS : tcpTimestampOptions(set.timestamps.tsVal, set.timestamps.tsEcr);
+  }
   const out: TcpOption[] = [];
   if (set.mss !== undefined) out.push({ kind: "mss", mss: set.mss });
   if (set.timestamps !== undefined) {
@@ -472,6 +487,14 @@ export function tcpOptionsLikeLinux(set: TcpOptionSet): readonly TcpOption[] {
   if (set.windowScale !== undefined) out.push(NOP, { kind: "window-scale", shift: set.windowScale });
   if (set.sack !== undefined && set.sack.length > 0) out.push(NOP, NOP, { kind: "sack", blocks: set.sack });
   return out.length === 0 ? NO_TCP_OPTIONS : out;
+}
+
+/**
+ * `nop,nop,TS`: what `tcpOptionsLikeLinux({ timestamps: { tsVal, tsEcr } })` returns, without the
+ * intermediate objects — the options of nearly every segment of a connection with timestamps.
+ */
+export function tcpTimestampOptions(tsVal: number, tsEcr: number): readonly TcpOption[] {
+  return [NOP, NOP, { kind: "timestamps", tsVal, tsEcr }];
 }
 
 /**

@@ -69,6 +69,7 @@ import {
   TCP_RST,
   TCP_SYN,
   tcpOptionSet,
+  tcpTimestampOptions,
   tcpOptionsLikeLinux,
   type SackBlock,
   type TcpOption,
@@ -1669,10 +1670,12 @@ export class TcpConnection {
 
   /** Timestamps and SACK blocks for a non-SYN segment (RFC 7323 §3.2, RFC 2018 §4). */
   private optionsFor(now: number): readonly TcpOption[] {
+    const sacking = this.sackOk && !this.ooo.isEmpty;
+    // The common case (timestamps, nothing out of order) without the intermediate option set.
+    if (!sacking) return this.tsOk ? tcpTimestampOptions(this.tsNow(now), this.tsRecent) : NO_TCP_OPTIONS;
     const ts = this.tsOk ? { tsVal: this.tsNow(now), tsEcr: this.tsRecent } : undefined;
     // RFC 2018 §3: 4 blocks fit in 40 bytes, 3 beside timestamps.
-    const sack = this.sackOk && !this.ooo.isEmpty ? this.ooo.sackBlocks(this.tsOk ? 3 : 4, this.rcvNxt) : undefined;
-    if (ts === undefined && sack === undefined) return NO_TCP_OPTIONS;
+    const sack = this.ooo.sackBlocks(this.tsOk ? 3 : 4, this.rcvNxt);
     return tcpOptionsLikeLinux({ timestamps: ts, sack });
   }
 
@@ -2059,8 +2062,17 @@ function earlier(a: number | undefined, b: number | undefined): number | undefin
 
 /** The options of a segment as a set; a malformed option list counts as none (RFC 9293 §3.2 MUST-7). */
 function optionsOf(seg: TcpRepr): TcpOptionSet {
-  if (seg.options instanceof WireError || seg.options.length === 0) return NO_OPTION_SET;
-  return tcpOptionSet(seg.options);
+  const options = seg.options;
+  if (options instanceof WireError || options.length === 0) return NO_OPTION_SET;
+  // Nearly every segment of a connection with timestamps carries exactly `nop,nop,TS`: one object,
+  // shaped as `tcpOptionSet`'s result (the immutable option itself serves as the timestamps field).
+  if (options.length === 3) {
+    const ts = options[2] as TcpOption;
+    if (ts.kind === "timestamps" && options[0]?.kind === "nop" && options[1]?.kind === "nop") {
+      return { mss: undefined, windowScale: undefined, sackPermitted: undefined, timestamps: ts, sack: undefined };
+    }
+  }
+  return tcpOptionSet(options);
 }
 
 const NO_OPTION_SET: TcpOptionSet = Object.freeze({});

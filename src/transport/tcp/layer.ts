@@ -41,7 +41,7 @@ import { WirestackError } from "../../errors.ts";
 import { DeadlineHeap } from "../../time/heap.ts";
 import type { Random } from "../../time/random.ts";
 import { Counters } from "../../util/counters.ts";
-import type { PseudoHeader } from "../../wire/checksum.ts";
+import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from "../../wire/checksum.ts";
 import { dataView } from "../../wire/bytes.ts";
 import { WireError } from "../../wire/error.ts";
 import { ipv4ToString, ipv6Equals, ipv6ToString, type Ipv4Address, type Ipv6Address } from "../../wire/ip-address.ts";
@@ -55,7 +55,6 @@ import {
   TCP_SYN,
   TcpView,
   emitTcp,
-  parseTcp,
   tcpHeaderLen,
   tcpOptionsLikeLinux,
   type TcpOption,
@@ -124,6 +123,10 @@ export interface TcpConnectOptions {
 }
 
 class Entry {
+  /** The next entry in the same `byTuple` bucket (another 4-tuple with the same hash). */
+  next: Entry | undefined = undefined;
+  /** True while the entry is reachable through `byTuple`. */
+  inTable = false;
   owner: TcpConnectionOwner | undefined = undefined;
   /** Events not yet delivered (no owner yet, or collected in the current flush). */
   pending: TcpEvent[] = [];
@@ -133,21 +136,44 @@ class Entry {
   deadline: number | undefined = undefined;
   removed = false;
   constructor(
-    readonly key: string,
+    readonly key: number,
     readonly conn: TcpConnection,
     public listener: TcpListener | undefined,
   ) {}
 }
 
-function addrKey(a: number | Uint8Array): string {
-  if (typeof a === "number") return a.toString(16);
-  let s = "";
-  for (const b of a) s += b < 16 ? "0" + b.toString(16) : b.toString(16);
-  return s;
+/** A 32-bit mix of an address: the IPv4 number, or the four words of an IPv6 address. */
+function addrHash(a: number | Uint8Array): number {
+  if (typeof a === "number") return a | 0;
+  let h = 0;
+  for (let i = 0; i < 16; i += 4) {
+    const w = ((a[i] as number) << 24) | ((a[i + 1] as number) << 16) | ((a[i + 2] as number) << 8) | (a[i + 3] as number);
+    h = Math.imul(h ^ w, 0x9e3779b1);
+  }
+  return h;
 }
 
-function tupleKey(local: Endpoint, remote: Endpoint): string {
-  return `${local.family}|${addrKey(local.address)}|${local.port}|${addrKey(remote.address)}|${remote.port}`;
+/**
+ * The bucket of a 4-tuple in `byTuple`: a small integer (a V8 Smi, so the Map hashes it without a
+ * string built per segment or a boxed number). Distinct tuples may share a bucket; entries chain and
+ * `sameTuple` decides. `salt` is drawn per layer, so colliding tuples differ from stack to stack (a
+ * bucket's chain is at most `limits.maxConnections` long in any case). The salt of a layer is
+ * `random.fork("tuples").nextU32() | 0` of the Random it was given. Exported for tests that need two
+ * tuples in one bucket.
+ * @internal
+ */
+export function tupleHash(salt: number, localAddr: number | Uint8Array, localPort: number, remoteAddr: number | Uint8Array, remotePort: number): number {
+  let h = Math.imul(addrHash(remoteAddr) ^ salt, 0x85ebca6b);
+  h = Math.imul(h ^ addrHash(localAddr), 0xc2b2ae35);
+  h ^= (localPort << 16) | remotePort;
+  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d);
+  return (h ^ (h >>> 13)) & 0x3fffffff;
+}
+
+function sameTuple(c: TcpConnection, localAddr: number | Uint8Array, localPort: number, remoteAddr: number | Uint8Array, remotePort: number): boolean {
+  const l = c.local;
+  const r = c.remote;
+  return l.port === localPort && r.port === remotePort && sameAddress(r.address, remoteAddr) && sameAddress(l.address, localAddr);
 }
 
 function sameAddress(a: number | Uint8Array, b: number | Uint8Array): boolean {
@@ -197,13 +223,19 @@ export class TcpLayer {
   private readonly config: TcpConfig;
   private readonly isns: IsnGenerator;
   private readonly cookies: SynCookies;
-  private readonly byTuple = new Map<string, Entry>();
+  /** Bucket heads by `tupleHash`; each bucket chains through `Entry.next`. */
+  private readonly byTuple = new Map<number, Entry>();
+  /** Entries reachable through `byTuple` (the table's size, bounded by `limits.maxConnections`). */
+  private tableSize = 0;
+  private readonly tupleSalt: number;
   private readonly byConn = new Map<TcpConnection, Entry>();
   private readonly listenersByPort = new Map<number, TcpListener[]>();
   private readonly heap = new DeadlineHeap<Entry>();
   private dirty = new Set<Entry>();
+  private spareDirty = new Set<Entry>();
   /** Listeners whose accept queue gained connections since the last notification. */
   private acceptable = new Set<TcpListener>();
+  private spareAcceptable = new Set<TcpListener>();
   private flushing = false;
 
   constructor(opts: TcpLayerOptions) {
@@ -213,6 +245,7 @@ export class TcpLayer {
     this.connRandom = opts.random.fork("connections");
     this.isns = new IsnGenerator(opts.random.fork("isn"));
     this.cookies = new SynCookies(opts.random.fork("cookies"));
+    this.tupleSalt = opts.random.fork("tuples").nextU32() | 0;
     this.config = opts.config ?? {};
     this.limits = {
       maxConnections: opts.limits?.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
@@ -242,21 +275,25 @@ export class TcpLayer {
   processSegment(d: IpDelivery, now: number): void {
     this.counters.inc("rx.segments");
     if (d.protocol !== IP_PROTOCOL_TCP) return this.drop("not-tcp");
-    const v = TcpView.check(d.payload);
+    const bytes = d.payload;
+    const v = TcpView.check(bytes);
     if (v instanceof WireError) return this.drop(v.reason);
     // RFC 9293 §3.9.1 / RFC 1122 §4.2.3.10: TCP is unicast only; a SYN to a broadcast or multicast
     // address, and anything else sent there, is discarded.
     if (d.dstKind !== "unicast") return this.drop(`not-unicast`);
-    const ph: PseudoHeader = d.family === 4 ? { family: 4, src: d.src, dst: d.dst } : { family: 6, src: d.src, dst: d.dst };
+    const pseudoSum =
+      d.family === 4
+        ? pseudoHeaderSumV4(d.src, d.dst, IP_PROTOCOL_TCP, bytes.length)
+        : pseudoHeaderSumV6(d.src, d.dst, IP_PROTOCOL_TCP, bytes.length);
     // RFC 9293 §3.1 / MUST-2: a segment whose checksum fails is discarded.
-    if (!v.verifyChecksum(ph)) return this.drop("bad-checksum");
-    if (v.srcPort === 0 || v.dstPort === 0) return this.drop("port-zero");
-    const seg = parseTcp(d.payload);
-    if (seg instanceof WireError) return this.drop(seg.reason);
-    const local: Endpoint = { family: d.family, address: d.dst, port: v.dstPort };
-    const remote: Endpoint = { family: d.family, address: d.src, port: v.srcPort };
+    if (!v.verifyChecksumFrom(pseudoSum)) return this.drop("bad-checksum");
+    const srcPort = v.srcPort;
+    const dstPort = v.dstPort;
+    if (srcPort === 0 || dstPort === 0) return this.drop("port-zero");
+    // Parsed once, from the checked view; the connection takes this repr as it is.
+    const seg = v.toRepr();
 
-    let e = this.byTuple.get(tupleKey(local, remote));
+    let e = this.lookup(d.dst, dstPort, d.src, srcPort);
     if (e !== undefined && e.conn.state === "CLOSED") {
       // Closed since the last flush: the segment meets no connection (the flush still reports it).
       this.unregister(e);
@@ -279,7 +316,9 @@ export class TcpLayer {
       return;
     }
 
-    const listener = this.findListener(local.port, d.family, d.dst);
+    const local: Endpoint = { family: d.family, address: d.dst, port: dstPort };
+    const remote: Endpoint = { family: d.family, address: d.src, port: srcPort };
+    const listener = this.findListener(dstPort, d.family, d.dst);
     if (listener !== undefined) return this.toListener(listener, seg, local, remote, now);
     this.counters.inc("rx.no-connection");
     this.replyReset(seg, local, remote, now);
@@ -296,9 +335,7 @@ export class TcpLayer {
     if (event.srcPort === undefined || event.dstPort === undefined) return this.dropIcmp("short-quote");
     const family = typeof event.src === "number" ? 4 : 6;
     if (typeof event.dst === "number" ? family !== 4 : family !== 6) return this.dropIcmp("mixed-family");
-    const local: Endpoint = { family, address: event.src, port: event.srcPort };
-    const remote: Endpoint = { family, address: event.dst, port: event.dstPort };
-    const e = this.byTuple.get(tupleKey(local, remote));
+    const e = this.lookup(event.src, event.srcPort, event.dst, event.dstPort);
     if (e === undefined) return this.dropIcmp("no-connection");
     const kind = classifyIcmpError(event.error.type, event.error.code?.kind);
     this.counters.inc(`rx.icmp.${kind}`);
@@ -401,7 +438,7 @@ export class TcpLayer {
     if (src === undefined) {
       throw new WirestackError("WIRESTACK_ERR_NO_ROUTE", `no route to ${endpointText(remote)}: give an address on a configured subnet or set a gateway`);
     }
-    if (this.byTuple.size >= this.limits.maxConnections) {
+    if (this.tableSize >= this.limits.maxConnections) {
       this.counters.inc("drop.connection-limit");
       throw new WirestackError(
         "WIRESTACK_ERR_TOO_MANY_CONNECTIONS",
@@ -413,13 +450,13 @@ export class TcpLayer {
     if (port === undefined || port === 0) {
       // RFC 6056 §3.3.1 (Algorithm 1). A port may serve several destinations, but never the same
       // 4-tuple twice, nor a port a listener holds.
-      port = pickEphemeralPort(this.random, (p) => this.byTuple.has(tupleKey(localOf(p), remote)) || this.listenersByPort.has(p));
+      port = pickEphemeralPort(this.random, (p) => this.lookup(src, p, remote.address, remote.port) !== undefined || this.listenersByPort.has(p));
       if (port === undefined) {
         throw new WirestackError("WIRESTACK_ERR_ADDR_IN_USE", `every ephemeral port towards ${endpointText(remote)} is in use; close some connections`);
       }
     } else if (!Number.isInteger(port) || port < 1 || port > 0xffff) {
       throw new WirestackError("WIRESTACK_ERR_BAD_PORT", `TCP port ${port} is not an integer in 1–65535`);
-    } else if (this.byTuple.has(tupleKey(localOf(port), remote))) {
+    } else if (this.lookup(src, port, remote.address, remote.port) !== undefined) {
       throw new WirestackError("WIRESTACK_ERR_ADDR_IN_USE", `a connection from port ${port} to ${endpointText(remote)} already exists`);
     }
     const local = localOf(port);
@@ -495,24 +532,36 @@ export class TcpLayer {
     this.flushing = true;
     try {
       for (let round = 0; round < MAX_FLUSH_ROUNDS && this.dirty.size > 0; round++) {
+        // The two sets take turns (what owners mark while this batch runs lands in the other one),
+        // so a flush allocates none.
         const batch = this.dirty;
-        this.dirty = new Set();
+        this.dirty = this.spareDirty;
         const deliveries: Entry[] = [];
         for (const e of batch) {
-          e.conn.dispatch(now, (seg) => this.transmit(e.conn.local, e.conn.remote, seg, now));
+          const conn = e.conn;
+          conn.dispatch(now, (seg) => this.transmit(conn.local, conn.remote, seg, now));
           this.settle(e);
-          const evs = e.conn.takeEvents();
-          if (evs.length > 0) e.pending.push(...evs);
+          const evs = conn.takeEvents();
+          if (evs.length > 0) {
+            if (e.pending.length === 0) e.pending = evs;
+            else e.pending.push(...evs);
+          }
           if (e.owner !== undefined && e.pending.length > 0) deliveries.push(e);
         }
+        batch.clear();
+        this.spareDirty = batch;
         for (const e of deliveries) {
           const evs = e.pending;
           e.pending = [];
           e.owner?.deliver(evs);
         }
-        const acceptable = this.acceptable;
-        this.acceptable = new Set();
-        for (const l of acceptable) if (l.open) l.owner?.acceptable();
+        if (this.acceptable.size > 0) {
+          const acceptable = this.acceptable;
+          this.acceptable = this.spareAcceptable;
+          for (const l of acceptable) if (l.open) l.owner?.acceptable();
+          acceptable.clear();
+          this.spareAcceptable = acceptable;
+        }
       }
     } finally {
       this.flushing = false;
@@ -525,7 +574,7 @@ export class TcpLayer {
   private toListener(l: TcpListener, seg: TcpRepr, local: Endpoint, remote: Endpoint, now: number): void {
     // A SYN that would create state past the connection limit is dropped (a cookie creates none,
     // but its ACK would): issue 8.
-    const full = this.byTuple.size >= this.limits.maxConnections;
+    const full = this.tableSize >= this.limits.maxConnections;
     if (full && seg.flags & TCP_SYN && !(seg.flags & (TCP_ACK | TCP_RST))) return this.drop("connection-limit");
     const decision = l.decide(seg, local, remote, now);
     switch (decision.kind) {
@@ -633,18 +682,19 @@ export class TcpLayer {
       options: seg.options,
       payload: seg.payload,
     };
-    const packet = allocPacket(tcpHeaderLen(repr) + seg.payload.length);
+    const hlen = tcpHeaderLen(repr);
+    const packet = allocPacket(hlen + seg.payload.length);
     let sent = false;
     const src = local.address;
     const dst = remote.address;
     if (typeof src === "number" && typeof dst === "number") {
       if (this.ipv4 !== undefined) {
-        emitTcp(repr, packet, 0, { family: 4, src, dst });
+        emitTcp(repr, packet, 0, { family: 4, src, dst }, hlen);
         sent = this.ipv4.dispatch(IP_PROTOCOL_TCP, src, dst, packet, now);
       }
     } else if (typeof src !== "number" && typeof dst !== "number") {
       if (this.ipv6 !== undefined) {
-        emitTcp(repr, packet, 0, { family: 6, src, dst });
+        emitTcp(repr, packet, 0, { family: 6, src, dst }, hlen);
         sent = this.ipv6.dispatch(IP_PROTOCOL_TCP, src, dst, packet, now);
       }
     }
@@ -694,18 +744,50 @@ export class TcpLayer {
     return new TcpConnection({ local, remote, iss, config, random: this.connRandom, now, tsOffset });
   }
 
+  /** The table entry of a 4-tuple, or undefined. */
+  private lookup(localAddr: number | Uint8Array, localPort: number, remoteAddr: number | Uint8Array, remotePort: number): Entry | undefined {
+    let e = this.byTuple.get(tupleHash(this.tupleSalt, localAddr, localPort, remoteAddr, remotePort));
+    while (e !== undefined && !sameTuple(e.conn, localAddr, localPort, remoteAddr, remotePort)) e = e.next;
+    return e;
+  }
+
   private register(conn: TcpConnection, listener: TcpListener | undefined): Entry {
-    const key = tupleKey(conn.local, conn.remote);
+    const l = conn.local;
+    const r = conn.remote;
+    // A connection with the same 4-tuple still in the table leaves it (it stays in `byConn` until unregistered).
+    const old = this.lookup(l.address, l.port, r.address, r.port);
+    if (old !== undefined) this.unlink(old);
+    const key = tupleHash(this.tupleSalt, l.address, l.port, r.address, r.port);
     const e = new Entry(key, conn, listener);
+    e.next = this.byTuple.get(key);
+    e.inTable = true;
     this.byTuple.set(key, e);
+    this.tableSize++;
     this.byConn.set(conn, e);
     return e;
+  }
+
+  /** Takes `e` out of its `byTuple` bucket. */
+  private unlink(e: Entry): void {
+    if (!e.inTable) return;
+    e.inTable = false;
+    this.tableSize--;
+    const head = this.byTuple.get(e.key);
+    if (head === e) {
+      if (e.next === undefined) this.byTuple.delete(e.key);
+      else this.byTuple.set(e.key, e.next);
+    } else {
+      let p = head;
+      while (p !== undefined && p.next !== e) p = p.next;
+      if (p !== undefined) p.next = e.next;
+    }
+    e.next = undefined;
   }
 
   private unregister(e: Entry): void {
     if (e.removed) return;
     e.removed = true;
-    if (this.byTuple.get(e.key) === e) this.byTuple.delete(e.key);
+    this.unlink(e);
     this.byConn.delete(e.conn);
     if (e.owner === undefined) e.pending = [];
   }
