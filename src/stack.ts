@@ -226,10 +226,14 @@ export class Stack {
 
     const limits = opts.limits ?? {};
     const neighbors = new NeighborCache(limits.neighbors ?? {});
+    // Segmentation offload (device/types.ts `DeviceOffload`): TCP builds super-segments up to the
+    // device's limit and the link hands them to `sendSegmented`; received super-frames need nothing.
+    const tso = device.offload !== undefined && device.offload.tsoMaxBytes > 0 && device.sendSegmented !== undefined ? device.offload.tsoMaxBytes : 0;
     this.link = new EthernetLink({
       mac,
       mtu: device.mtu,
       emit: (frame) => this.device.send(frame),
+      ...(tso > 0 ? { emitSegmented: (frame: Uint8Array, segmentSize: number) => this.device.sendSegmented?.(frame, segmentSize) } : {}),
       neighbors,
       ...(limits.arp !== undefined ? { arp: limits.arp } : {}),
     });
@@ -262,7 +266,7 @@ export class Stack {
       ipv4: this.ipv4,
       ipv6: this.ipv6,
       random: this.random.fork("tcp"),
-      config: opts.tcp?.config,
+      config: tso > 0 ? { tsoMaxBytes: tso, ...opts.tcp?.config } : opts.tcp?.config,
       limits: { ...opts.tcp?.limits, ...limits.tcp },
     });
     this.tcpHost = tcpServerHost({ layer: this.tcpLayer, clock: this.clock, kick: () => this.kick(), random: this.random.fork("tcp-server") });

@@ -40,16 +40,19 @@ function tuneClient(ns: Netns): void {
   ns.run("sysctl", ["-qw", "net.ipv4.ip_local_port_range=1024 65000"]);
 }
 
-/** tcp-peer.ts with `--offload 1` (startPeer has no such option). */
-async function startOffloadPeer(ns: Netns, maxSeconds: number): Promise<JsonChild> {
-  const args = ["--tap", TAP, "--mac", STACK_MAC, "--ip", `${STACK_IP}/24`, "--seed", "1", "--max-seconds", String(maxSeconds), "--offload", "1"];
+/** tcp-peer.ts with `--offload 1` or `--offload split` (startPeer has no such option). */
+async function startOffloadPeer(ns: Netns, maxSeconds: number, mode: "1" | "split"): Promise<JsonChild> {
+  const args = ["--tap", TAP, "--mac", STACK_MAC, "--ip", `${STACK_IP}/24`, "--seed", "1", "--max-seconds", String(maxSeconds), "--offload", mode];
   const peer = new JsonChild("tcp-peer", ["ip", "netns", "exec", ns.name, process.execPath, "--import", "tsx", TCP_PEER, ...args], { cwd: REPO_ROOT, stdin: true });
   await peer.waitFor((e) => e.event === "ready", 30_000, "ready line");
   return peer;
 }
 
-/** Creates the TAP namespace and starts the stack on it (with `offload`: IFF_VNET_HDR and TSO). */
-export async function openTapEnv(maxSeconds: number, opts: { readonly offload?: boolean } = {}): Promise<TapEnv> {
+/**
+ * Creates the TAP namespace and starts the stack on it (with `offload`: IFF_VNET_HDR and TSO, super-frames
+ * through the stack; "split": the device splits and coalesces, the stack sees MTU-sized frames).
+ */
+export async function openTapEnv(maxSeconds: number, opts: { readonly offload?: boolean | "split" } = {}): Promise<TapEnv> {
   const ns = createNetns("wsbench");
   try {
     ns.exec("ip", ["tuntap", "add", "dev", TAP, "mode", "tap"]);
@@ -57,8 +60,8 @@ export async function openTapEnv(maxSeconds: number, opts: { readonly offload?: 
     ns.exec("ip", ["addr", "add", `${KERNEL_IP}/24`, "dev", TAP]);
     tuneClient(ns);
     const peer =
-      opts.offload === true
-        ? await startOffloadPeer(ns, maxSeconds)
+      opts.offload === true || opts.offload === "split"
+        ? await startOffloadPeer(ns, maxSeconds, opts.offload === true ? "1" : "split")
         : await startPeer(ns, { tap: TAP, mac: STACK_MAC, ip: `${STACK_IP}/24` }, { maxSeconds });
     const pid = peer.child.pid;
     if (pid === undefined) throw new Error("tcp-peer has no pid");

@@ -16,9 +16,11 @@
  * The exception this file is: devices move bytes and know nothing of protocols (STYLE.md §11) —
  * except here, where a link-level offload has to read IPv4/IPv6/TCP headers, exactly as gVisor's
  * link endpoints (pkg/tcpip/link/fdbased, `virtioNetHdr`) and Linux's own GSO (net/ipv4/tcp_offload.c
- * `tcp_gso_segment`) do. What leaves this file is what a plain link would carry: MTU-sized frames
- * with complete, valid checksums in, and on the way out only frames that Linux's segmentation turns
- * back into exactly the frames the stack built. Nothing here keeps state, reads a clock or does I/O.
+ * `tcp_gso_segment`) do. What leaves this file is either what a plain link would carry (MTU-sized
+ * frames with complete, valid checksums in; on the way out only frames that Linux's segmentation
+ * turns back into exactly the frames the stack built), or — for a stack that takes super-frames
+ * (types.ts `DeviceOffload`) — whole TCP super-frames with complete checksums in, and the TSO header
+ * for the stack's own super-segments out. Nothing here keeps state, reads a clock or does I/O.
  *
  * Every parse checks lengths before it reads (bad bytes are a `GsoError`, never a throw); `split…`
  * and `coalesce…` allocate their output, they never write into the frames they are given —
@@ -550,4 +552,76 @@ export function coalesceTcp(frames: readonly Uint8Array[], maxSegments = 64): Vn
     i = j;
   }
   return out;
+}
+
+/**
+ * Turns one unit read from an IFF_VNET_HDR TAP into one frame the stack takes whole (GRO: a TCP
+ * super-frame stays one frame, up to 64 KiB, as Linux hands a GRO packet to its TCP): a partial
+ * checksum (NEEDS_CSUM) is completed in place over the whole segment — Linux's tcp_v4_send_check
+ * left the pseudo-header sum over the whole length in the field — and a super-frame without
+ * NEEDS_CSUM gets its TCP checksum computed in full (RFC 9293 §3.1), so the stack verifies every
+ * frame as it would from a plain link. The IPv4 header checksum of a super-frame is rewritten too.
+ * UDP GSO and unknown GSO types are refused, as in `receiveVnetUnit`.
+ */
+export function receiveVnetUnitWhole(unit: Uint8Array): Uint8Array | GsoError {
+  const v = VirtioNetHdrView.check(unit);
+  if (v instanceof GsoError) return v;
+  const frame = v.frame;
+  const type = v.gsoType;
+  const needsCsum = (v.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
+  if (type === VIRTIO_NET_HDR_GSO.none) {
+    if (needsCsum) {
+      const err = completeChecksum(frame, v.csumStart, v.csumOffset);
+      if (err !== undefined) return err;
+    }
+    return frame;
+  }
+  const gso = gsoOf(type);
+  switch (gso.kind) {
+    case "tcpv4":
+    case "tcpv6": {
+      const lay = tcpLayout(frame);
+      if (lay instanceof GsoError) return lay;
+      if ((lay.family === 4) !== (gso.kind === "tcpv4")) return new GsoError("gso", "bad-value", `${gso.kind} on IPv${lay.family}`);
+      const fv = dataView(frame);
+      if (lay.family === 4) ipv4HeaderChecksum(frame, fv, 0, lay.l4 - ETH_LEN);
+      if (needsCsum && v.csumStart === lay.l4 && v.csumOffset === TCP_CSUM_OFFSET) {
+        // Link padding past the IP packet is outside the segment: sum only to `end`.
+        const field = lay.l4 + TCP_CSUM_OFFSET;
+        const c = checksumOf(frame, lay.l4, lay.end);
+        fv.setUint16(field, c === 0 ? 0xffff : c);
+      } else {
+        fv.setUint16(lay.l4 + TCP_CSUM_OFFSET, 0);
+        const sum = sumBytes(frame, lay.l4, lay.end, pseudoSum(frame, fv, lay.family, lay.end - lay.l4));
+        fv.setUint16(lay.l4 + TCP_CSUM_OFFSET, finishChecksum(sum));
+      }
+      return frame;
+    }
+    case "none":
+    case "udp":
+    case "unknown":
+      return new GsoError("gso", "unsupported", `gso_type 0x${type.toString(16)}`);
+  }
+}
+
+/**
+ * The virtio_net_hdr for a TCP super-frame the stack built (`FrameDevice.sendSegmented`): gso_type
+ * TCPV4/TCPV6 by the frame's IP version, gso_size = `segmentSize`, hdr_len = the header bytes,
+ * NEEDS_CSUM from the TCP header with csum_offset 16 — the frame's checksum field must already hold
+ * the folded pseudo-header sum (the stack writes it). Headers are parsed and every length checked.
+ */
+export function superFrameHeader(frame: Uint8Array, segmentSize: number): VirtioNetHdrRepr | GsoError {
+  if (!Number.isInteger(segmentSize) || segmentSize <= 0 || segmentSize > 0xffff) {
+    return new GsoError("gso", "bad-value", `segment size ${segmentSize}`);
+  }
+  const lay = tcpLayout(frame);
+  if (lay instanceof GsoError) return lay;
+  return {
+    flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+    gso: { kind: lay.family === 4 ? "tcpv4" : "tcpv6", ecn: false },
+    hdrLen: lay.hl,
+    gsoSize: segmentSize,
+    csumStart: lay.l4,
+    csumOffset: TCP_CSUM_OFFSET,
+  };
 }

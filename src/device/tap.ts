@@ -14,17 +14,29 @@
  * Offload (opt-in, `openTap(name, { offload: true })`, as gVisor's fdbased endpoint does): the TAP
  * is opened with IFF_VNET_HDR and TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6, so Linux may hand us TCP
  * super-frames of up to 64 KiB with partial checksums, and takes super-frames from us. The device
- * stays a plain link to the stack either way — it is the one place that reads protocol headers
- * (src/device/gso.ts explains the exception): received super-frames are split into MSS-sized frames
- * with complete checksums before the receiver sees them, and frames sent are held until the end of
- * the current job (one microtask: `FrameDevice` has no flush, and the stack sends a whole burst —
- * the answer to one received batch, or one timer — synchronously) and adjacent segments of one TCP
- * flow go to the kernel as one super-frame. Without `offload` none of this code runs.
+ * is the one place that reads protocol headers (src/device/gso.ts explains the exception). By
+ * default the device then advertises `offload` (types.ts `DeviceOffload`) and the stack moves TCP in
+ * 64 KiB units end to end, as gVisor does: received super-frames go up whole with their checksum
+ * completed (GRO), and the stack's own super-segments (`sendSegmented`) go to the kernel with a
+ * TCPV4/TCPV6 header for it to cut (TSO). With `superFrames: false` the stack is kept on a plain
+ * link: super-frames are split into MSS-sized frames before the receiver sees them. Either way,
+ * frames sent are held until the end of the current job (one microtask: `FrameDevice` has no flush,
+ * and the stack sends a whole burst — the answer to one received batch, or one timer —
+ * synchronously), in order, and adjacent plain segments of one TCP flow go to the kernel as one
+ * super-frame. Without `offload` none of this code runs.
  */
 import { createRequire } from "node:module";
 import { WirestackError } from "../errors.ts";
-import { coalesceTcp, GsoError, emitVirtioNetHdr, receiveVnetUnit, VIRTIO_NET_HDR_LEN } from "./gso.ts";
-import type { FrameDevice, FrameReceiver } from "./types.ts";
+import {
+  coalesceTcp,
+  GsoError,
+  emitVirtioNetHdr,
+  receiveVnetUnit,
+  receiveVnetUnitWhole,
+  superFrameHeader,
+  VIRTIO_NET_HDR_LEN,
+} from "./gso.ts";
+import type { DeviceOffload, FrameDevice, FrameReceiver } from "./types.ts";
 
 /** Codes of the errors `openTap` throws. */
 export type TapErrorCode =
@@ -80,11 +92,17 @@ export interface TapOptions {
    * Sends are then coalesced at the end of the current job (a microtask), not written at once.
    */
   readonly offload?: boolean;
+  /**
+   * With `offload`: hand TCP super-frames to the stack whole and take its super-segments
+   * (`TapDevice.offload` set, see the module comment). Default true; false splits and coalesces
+   * at the device only, so the stack sees MTU-sized frames.
+   */
+  readonly superFrames?: boolean;
 }
 
 /** Counters of the offload path (all 0 without `offload`). */
 export interface TapOffloadStats {
-  /** Super-frames received from the kernel, and the frames they were split into. */
+  /** Super-frames received from the kernel, and the frames they were split into (0 when handed up whole). */
   readonly rxSuperFrames: number;
   readonly rxSplitFrames: number;
   /** Frames whose partial checksum we completed (NEEDS_CSUM without GSO). */
@@ -94,7 +112,15 @@ export interface TapOffloadStats {
   /** Super-frames written, and the frames of the stack they carried. */
   readonly txSuperFrames: number;
   readonly txCoalescedFrames: number;
+  /** Super-segments the stack built itself (`sendSegmented`), and the payload bytes they carried. */
+  readonly txStackSuperFrames: number;
+  readonly txStackSuperBytes: number;
+  /** Super-segments refused before writing (headers the device cannot segment). */
+  readonly txDropped: number;
 }
+
+/** TSO limit advertised to the stack: Linux's GSO_LEGACY_MAX_SIZE (65536) less the largest headers. */
+const TAP_TSO_MAX_BYTES = 65536 - 14 - 60 - 60;
 
 /** The largest batch the addon hands over per readiness callback. */
 export const TAP_MAX_BATCH = 256;
@@ -188,18 +214,34 @@ export class TapDevice implements FrameDevice {
   private readonly onError: ((error: TapError) => void) | undefined;
   private closed = false;
   /** True when opened with `offload` (IFF_VNET_HDR). */
-  readonly offload: boolean;
+  readonly vnetHdr: boolean;
+  /** What the device does for the stack: set with `offload` unless `superFrames: false`. */
+  readonly offload: DeviceOffload | undefined;
   private pending: Uint8Array[] = [];
+  /** Per queued frame: the segment size of a stack super-segment, 0 for a plain frame. */
+  private pendingSeg: number[] = [];
+  private anySegmented = false;
   private flushQueued = false;
   private readonly hdrOut = new Uint8Array(VIRTIO_NET_HDR_LEN);
-  private off = { rxSuperFrames: 0, rxSplitFrames: 0, rxChecksumsCompleted: 0, rxDropped: 0, txSuperFrames: 0, txCoalescedFrames: 0 };
+  private off = {
+    rxSuperFrames: 0,
+    rxSplitFrames: 0,
+    rxChecksumsCompleted: 0,
+    rxDropped: 0,
+    txSuperFrames: 0,
+    txCoalescedFrames: 0,
+    txStackSuperFrames: 0,
+    txStackSuperBytes: 0,
+    txDropped: 0,
+  };
 
   /** @internal Use `openTap`. */
   constructor(addonModule: NativeAddon, name: string, opts: TapOptions) {
     this.onError = opts.onError;
-    this.offload = opts.offload === true;
-    this.handle = this.offload ? addonModule.open(name, this.onBatch, true) : addonModule.open(name, this.onBatch);
-    if (this.offload && this.handle.vnetHdrLen !== VIRTIO_NET_HDR_LEN) {
+    this.vnetHdr = opts.offload === true;
+    this.offload = this.vnetHdr && opts.superFrames !== false ? { tsoMaxBytes: TAP_TSO_MAX_BYTES, rxSuperFrames: true } : undefined;
+    this.handle = this.vnetHdr ? addonModule.open(name, this.onBatch, true) : addonModule.open(name, this.onBatch);
+    if (this.vnetHdr && this.handle.vnetHdrLen !== VIRTIO_NET_HDR_LEN) {
       this.handle.close();
       throw new TapError("WIRESTACK_ERR_TAP_OPEN", `TAP device ${name}: the addon does not support offload; rebuild it (node scripts/build-native.mjs)`);
     }
@@ -219,19 +261,37 @@ export class TapDevice implements FrameDevice {
    * the frame is queued for the end of the current job and the result is true.
    */
   send(frame: Uint8Array): boolean {
-    if (!this.offload) return this.handle.write(frame);
+    if (!this.vnetHdr) return this.handle.write(frame);
+    this.enqueue(frame, 0);
+    return true;
+  }
+
+  /**
+   * Queues a TCP super-frame the stack built (types.ts `FrameDevice.sendSegmented`); the kernel cuts
+   * it into segments of `segmentSize` payload bytes. Only with `offload`; otherwise a misuse.
+   */
+  sendSegmented(frame: Uint8Array, segmentSize: number): void {
+    if (this.offload === undefined) throw new Error(`TAP device ${this.name}: sendSegmented without offload`);
+    this.anySegmented = true;
+    this.enqueue(frame, segmentSize);
+  }
+
+  private enqueue(frame: Uint8Array, segmentSize: number): void {
     this.pending.push(frame);
+    this.pendingSeg.push(segmentSize);
     if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(this.flushNow);
     }
-    return true;
   }
 
   /** Writes frames in order (with `offload`: after anything queued, coalesced); returns how many the kernel took. */
   sendBatch(frames: readonly Uint8Array[]): number {
-    if (!this.offload) return this.handle.writeBatch(frames);
-    for (const f of frames) this.pending.push(f);
+    if (!this.vnetHdr) return this.handle.writeBatch(frames);
+    for (const f of frames) {
+      this.pending.push(f);
+      this.pendingSeg.push(0);
+    }
     return this.flush();
   }
 
@@ -243,7 +303,40 @@ export class TapDevice implements FrameDevice {
     this.flushQueued = false;
     const frames = this.pending;
     if (frames.length === 0) return 0;
+    const segs = this.pendingSeg;
     this.pending = [];
+    this.pendingSeg = [];
+    if (!this.anySegmented) return this.writeCoalesced(frames);
+    this.anySegmented = false;
+    // Plain runs are coalesced; each stack super-segment is written where it was queued.
+    let sent = 0;
+    let runStart = 0;
+    for (let i = 0; i <= frames.length; i++) {
+      const seg = i < frames.length ? (segs[i] as number) : 0;
+      if (i < frames.length && seg === 0) continue;
+      if (i > runStart) sent += this.writeCoalesced(runStart === 0 && i === frames.length ? frames : frames.slice(runStart, i));
+      runStart = i + 1;
+      if (i === frames.length) break;
+      sent += this.writeSuper(frames[i] as Uint8Array, seg);
+    }
+    return sent;
+  }
+
+  /** Writes one stack super-segment with its TSO header; returns the MSS-sized frames it stands for. */
+  private writeSuper(frame: Uint8Array, segmentSize: number): number {
+    const hdr = superFrameHeader(frame, segmentSize);
+    if (hdr instanceof GsoError) {
+      this.off.txDropped++;
+      return 0;
+    }
+    emitVirtioNetHdr(hdr, this.hdrOut, 0);
+    const payload = frame.length - hdr.hdrLen;
+    this.off.txStackSuperFrames++;
+    this.off.txStackSuperBytes += payload;
+    return this.handle.writeVnet(this.hdrOut, frame) ? Math.max(1, Math.ceil(payload / segmentSize)) : 0;
+  }
+
+  private writeCoalesced(frames: readonly Uint8Array[]): number {
     let sent = 0;
     for (const w of coalesceTcp(frames)) {
       if (w.hdr === undefined) {
@@ -293,7 +386,7 @@ export class TapDevice implements FrameDevice {
   /** Detaches from the interface. A device created by `openTap` disappears; a persistent one stays. */
   close(): void {
     if (this.closed) return;
-    if (this.offload) this.flush();
+    if (this.vnetHdr) this.flush();
     this.closed = true;
     this.receiver = undefined;
     this.handle.close();
@@ -313,8 +406,8 @@ export class TapDevice implements FrameDevice {
     const receiver = this.receiver;
     if (receiver === undefined) return;
     const ends = this.handle.ends;
-    if (this.offload) {
-      const frames = this.unwrapVnet(batch, count, ends);
+    if (this.vnetHdr) {
+      const frames = this.offload !== undefined ? this.unwrapVnetWhole(batch, count, ends) : this.unwrapVnet(batch, count, ends);
       if (frames.length > 0) receiver(frames);
       return;
     }
@@ -327,6 +420,28 @@ export class TapDevice implements FrameDevice {
     }
     receiver(frames);
   };
+
+  /** A batch of (virtio_net_hdr + frame) units as frames for an offload-aware stack: super-frames whole. */
+  private unwrapVnetWhole(batch: Buffer, count: number, ends: Uint32Array): Uint8Array[] {
+    const frames: Uint8Array[] = [];
+    let start = 0;
+    for (let i = 0; i < count; i++) {
+      const end = ends[i] as number;
+      const unit = new Uint8Array(batch.buffer, batch.byteOffset + start, end - start);
+      start = end;
+      const gsoType = unit.length > 1 ? (unit[1] as number) : 0;
+      const needsCsum = unit.length > 0 && ((unit[0] as number) & 1) !== 0;
+      const out = receiveVnetUnitWhole(unit);
+      if (out instanceof GsoError) {
+        this.off.rxDropped++;
+        continue;
+      }
+      if (gsoType !== 0) this.off.rxSuperFrames++;
+      else if (needsCsum) this.off.rxChecksumsCompleted++;
+      frames.push(out);
+    }
+    return frames;
+  }
 
   /** Cuts a batch of (virtio_net_hdr + frame) units into the frames a plain link would deliver. */
   private unwrapVnet(batch: Buffer, count: number, ends: Uint32Array): Uint8Array[] {

@@ -62,6 +62,11 @@ export interface EthernetLinkOptions {
   readonly mtu: number;
   /** Hands a finished frame to the device. */
   readonly emit: (frame: Uint8Array) => void;
+  /**
+   * Hands a TCP super-frame to a device with TSO (device/types.ts `FrameDevice.sendSegmented`).
+   * Without it, packets handed down with a segment size are dropped (`drop.no-tso`).
+   */
+  readonly emitSegmented?: ((frame: Uint8Array, segmentSize: number) => void) | undefined;
   readonly arp?: Partial<ArpConfig>;
   readonly neighbors: NeighborCache;
 }
@@ -79,6 +84,7 @@ export class EthernetLink {
   readonly arp: ArpCache;
   readonly neighbors: NeighborCache;
   private readonly emit: (frame: Uint8Array) => void;
+  private readonly emitSegmented: ((frame: Uint8Array, segmentSize: number) => void) | undefined;
   private ipv4Addresses: readonly Ipv4Address[] = [];
   private readonly ipv4Set = new Set<Ipv4Address>();
   /** Joined multicast MACs by text form, with a join count. */
@@ -92,6 +98,7 @@ export class EthernetLink {
     this.mac = opts.mac.slice();
     this.mtu = opts.mtu;
     this.emit = opts.emit;
+    this.emitSegmented = opts.emitSegmented;
     this.neighbors = opts.neighbors;
     this.arp = new ArpCache(opts.arp, {
       request: (target, now, unicastTo) => this.sendArp("request", unicastTo ?? MAC_BROADCAST, ZERO_MAC, this.senderIpFor(target), target),
@@ -187,12 +194,22 @@ export class EthernetLink {
     }
   }
 
+  /** True when the device segments TCP super-frames for us (`emitSegmented` given). */
+  get tso(): boolean {
+    return this.emitSegmented !== undefined;
+  }
+
   /**
    * Sends an IPv4 packet (built with `allocPacket`) to `nextHop`: "broadcast" (and 255.255.255.255)
    * to ff:ff:ff:ff:ff:ff, a multicast group to its 01:00:5e MAC (RFC 1112 §6.4), anything else through
-   * ARP (queued while it resolves, bounded by the cache).
+   * ARP (queued while it resolves, bounded by the cache). `segmentSize`: a TCP super-segment for the
+   * device to cut (may exceed the MTU); it goes only to a resolved unicast neighbour.
    */
-  dispatchIpv4(packet: Uint8Array, nextHop: Ipv4Address | "broadcast", now: number): void {
+  dispatchIpv4(packet: Uint8Array, nextHop: Ipv4Address | "broadcast", now: number, segmentSize?: number): void {
+    if (segmentSize !== undefined) {
+      this.dispatchSegmented(ETHERTYPE_IPV4, packet, nextHop === "broadcast" || nextHop >>> 28 === 0xe ? undefined : this.arp.lookup(nextHop, now), segmentSize);
+      return;
+    }
     if (packet.length > this.mtu) {
       this.counters.inc("drop.over-mtu");
       return;
@@ -213,7 +230,11 @@ export class EthernetLink {
   }
 
   /** Sends an IPv6 packet to `nextHop`: multicast to 33:33 + low 32 bits (RFC 2464 §7), else through NDP. */
-  dispatchIpv6(packet: Uint8Array, nextHop: Ipv6Address, now: number): void {
+  dispatchIpv6(packet: Uint8Array, nextHop: Ipv6Address, now: number, segmentSize?: number): void {
+    if (segmentSize !== undefined) {
+      this.dispatchSegmented(ETHERTYPE_IPV6, packet, nextHop[0] === 0xff ? undefined : this.neighbors.lookup(nextHop, now), segmentSize);
+      return;
+    }
     if (packet.length > this.mtu) {
       this.counters.inc("drop.over-mtu");
       return;
@@ -326,6 +347,26 @@ export class EthernetLink {
       }
     }
     return best;
+  }
+
+  /**
+   * A super-segment is never queued for resolution: the queue re-sends plain frames, and TCP keeps
+   * the data anyway (its retransmission sends MSS-sized segments). Unresolved: dropped, counted.
+   */
+  private dispatchSegmented(etherType: number, packet: Uint8Array, mac: MacAddress | undefined, segmentSize: number): void {
+    const emitSegmented = this.emitSegmented;
+    if (emitSegmented === undefined) {
+      this.counters.inc("drop.no-tso");
+      return;
+    }
+    if (mac === undefined) {
+      this.counters.inc("drop.tso-unresolved");
+      return;
+    }
+    const frame = expandFront(packet, ETHERNET_HEADER_LEN);
+    emitEthernet({ kind: "ethernet-ii", dst: mac, src: this.mac, etherType }, frame, 0);
+    this.counters.inc("tx.tso-frames");
+    emitSegmented(frame, segmentSize);
   }
 
   private sendFrame(dst: MacAddress, etherType: number, packet: Uint8Array): void {

@@ -86,6 +86,12 @@ export interface Ipv4SendOptions {
   readonly dontFragment?: boolean;
   /** DSCP (RFC 2474); 0 unless given. */
   readonly dscp?: number;
+  /**
+   * TCP segmentation offload: the payload is a TCP super-segment that the device cuts into segments
+   * of this many payload bytes, so the packet is never fragmented and may exceed the MTU (up to
+   * 65535, RFC 791 §3.1). Only when the link has TSO (`link.tso`); refused and counted otherwise.
+   */
+  readonly segmentSize?: number | undefined;
 }
 
 /** A route: where to send a datagram for some destination, and from which of our addresses. */
@@ -263,6 +269,18 @@ export class Ipv4Layer {
       dst,
       options: NO_OPTIONS,
     };
+    if (opts.segmentSize !== undefined) {
+      if (!this.link.tso) {
+        this.counters.inc("drop.no-tso");
+        return false;
+      }
+      const packet = expandFront(payload, IPV4_HEADER_LEN);
+      emitIpv4Header(header, payload.length, packet, 0);
+      this.counters.inc("tx.packets");
+      this.counters.inc("tx.tso-packets");
+      this.link.dispatchIpv4(packet, route.nextHop, now, opts.segmentSize);
+      return true;
+    }
     const mtu = this.link.mtu;
     if (IPV4_HEADER_LEN + payload.length <= mtu) {
       const packet = expandFront(payload, IPV4_HEADER_LEN);

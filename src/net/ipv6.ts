@@ -101,7 +101,9 @@ export interface Ipv6LinkPort {
   readonly mtu: number;
   readonly neighbors: NeighborCache;
   /** Sends `packet` to `nextHop` (resolving it, or mapping a multicast destination, RFC 2464 §7). */
-  dispatchIpv6(packet: Uint8Array, nextHop: Ipv6Address, now: number): void;
+  dispatchIpv6(packet: Uint8Array, nextHop: Ipv6Address, now: number, segmentSize?: number): void;
+  /** True when the device segments TCP super-frames (`dispatchIpv6` with a segment size). */
+  readonly tso?: boolean;
   joinMulticast(mac: MacAddress): void;
   leaveMulticast(mac: MacAddress): void;
 }
@@ -186,6 +188,12 @@ export interface Ipv6DispatchOptions {
   readonly onLink?: boolean;
   /** Send with source :: (DAD NS, RS before an address is usable: RFC 4862 §5.4.2, RFC 4861 §6.3.7). */
   readonly unspecifiedSource?: boolean;
+  /**
+   * TCP segmentation offload: the payload is a TCP super-segment the device cuts into segments of
+   * this many payload bytes; never fragmented, may exceed the MTU (up to 65535 payload bytes,
+   * RFC 8200 §3). Only when the link has TSO (`link.tso`); refused and counted otherwise.
+   */
+  readonly segmentSize?: number | undefined;
 }
 
 /** Construction options; see the module comment for the defaults. */
@@ -538,6 +546,18 @@ export class Ipv6Layer {
     }
     const hopLimit = opts.hopLimit ?? (isIpv6Multicast(dst) ? 1 : this.currentHopLimit);
     const header = { trafficClass: 0, flowLabel: 0, nextHeader: protocol, hopLimit, src: source, dst };
+    if (opts.segmentSize !== undefined) {
+      if (this.link.tso !== true) {
+        this.counters.inc("drop.no-tso");
+        return false;
+      }
+      const packet = expandFront(payload, IPV6_HEADER_LEN);
+      emitIpv6Header(header, payload.length, packet, 0);
+      this.counters.inc("tx.packets");
+      this.counters.inc("tx.tso-packets");
+      this.link.dispatchIpv6(packet, nextHop, now, opts.segmentSize);
+      return true;
+    }
     const mtu = this.mtu;
     if (IPV6_HEADER_LEN + payload.length <= mtu) {
       const packet = expandFront(payload, IPV6_HEADER_LEN);

@@ -10,7 +10,8 @@
  *
  * Usage: tcp-peer.ts --tap NAME --mac MAC --ip A/N [--ip6 A/N] [--seed N] [--pcap FILE]
  *                    [--loss P] [--reorder P] [--reorder-delay-ms MS] [--duplicate P] [--corrupt P]
- *                    [--offload 1]   (open the TAP with IFF_VNET_HDR, checksum offload and TSO)
+ *                    [--offload 1|split] (open the TAP with IFF_VNET_HDR, checksum offload and TSO;
+ *                                    1: super-frames through the stack, split: split/coalesced at the device)
  *
  * Commands, one JSON object per line on stdin:
  *   {"cmd":"listen","port":P,"role":R,"bytes":N}   accept connections on P (both families); each runs R
@@ -158,7 +159,9 @@ async function main(): Promise<void> {
   }, maxSeconds * 1000).unref();
 
   const clock = new RealClock({ unref: true });
-  const tap = await openTap(tapName, { offload: f.get("--offload") === "1" });
+  // --offload 1: super-frames end to end (GRO/TSO through the stack); split: the device alone splits and coalesces.
+  const offloadMode = f.get("--offload");
+  const tap = await openTap(tapName, { offload: offloadMode === "1" || offloadMode === "split", superFrames: offloadMode !== "split" });
   const impaired = ["--loss", "--reorder", "--duplicate", "--corrupt"].some((k) => (num(f, k) ?? 0) > 0);
   const seed = num(f, "--seed") ?? 1;
   const device: FrameDevice = impaired

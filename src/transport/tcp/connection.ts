@@ -145,6 +145,13 @@ export interface TcpConfig {
   rto?: RttOptions;
   /** Initial congestion window in segments (RFC 6928, Linux: 10). */
   initialWindowSegments?: number;
+  /**
+   * TCP segmentation offload: new data may leave as one super-segment of up to this many payload
+   * bytes (whole MSS-sized segments, cut by the device: device/types.ts `DeviceOffload`). Set by the
+   * stack from its device; 0 or undefined: off. Congestion and loss accounting stay per MSS, and
+   * retransmissions are always MSS-sized.
+   */
+  tsoMaxBytes?: number | undefined;
 }
 
 /** The defaults behind `TcpConfig` (MSS depends on the address family and is not listed). */
@@ -182,6 +189,11 @@ export interface SegmentOut {
   readonly options: readonly TcpOption[];
   /** A view into the send buffer; the layer copies it once into the packet before the next ACK. */
   readonly payload: Uint8Array;
+  /**
+   * Set on a super-segment (`TcpConfig.tsoMaxBytes`): the payload is more than one segment and the
+   * device cuts it into segments of this many bytes (every one full but the last).
+   */
+  readonly segmentSize?: number | undefined;
 }
 
 /** What happened, for the socket API; delivered by `takeEvents` in order. */
@@ -355,6 +367,8 @@ export class TcpConnection {
   private readonly ourMss: number;
   private peerMss: number;
   private effMss: number;
+  /** `TcpConfig.tsoMaxBytes`, 0 when off. */
+  private readonly tsoMaxBytes: number;
   private wsOk = false;
   private tsOk = false;
   private sackOk = false;
@@ -363,7 +377,7 @@ export class TcpConnection {
   private tsRecentAt = 0;
   private lastAckSent = 0;
 
-  private readonly cfg: Required<Omit<TcpConfig, "keepalive" | "userTimeoutMs" | "rto" | "initialWindowSegments">>;
+  private readonly cfg: Required<Omit<TcpConfig, "keepalive" | "userTimeoutMs" | "rto" | "initialWindowSegments" | "tsoMaxBytes">>;
   private readonly userTimeoutMs: number | undefined;
   private keepalive: { idleMs: number; intervalMs: number; count: number } | undefined;
   private noDelay: boolean;
@@ -510,6 +524,7 @@ export class TcpConnection {
       throw new RangeError(`TcpConnection: bad MSS ${this.cfg.mss}`);
     }
     this.userTimeoutMs = c.userTimeoutMs;
+    this.tsoMaxBytes = c.tsoMaxBytes !== undefined && c.tsoMaxBytes > 0 ? Math.min(c.tsoMaxBytes, 0xffff) : 0;
     this.keepalive = c.keepalive;
     this.noDelay = this.cfg.noDelay;
     this.ourMss = this.cfg.mss;
@@ -1513,6 +1528,19 @@ export class TcpConnection {
     if (force && len <= 0 && this.sndWnd > 0) len = Math.min(unsent, mss, this.sndWnd);
     if (len <= 0) return false;
     const retransmission = seqLt(this.sndNxt, this.sndMax);
+    let segmentSize: number | undefined;
+    if (len === mss && this.tsoMaxBytes > mss && !retransmission && !force && !ignoreCwnd && !this.inRecovery && this.dupAcks === 0) {
+      // TSO: as many whole segments as cwnd, the peer's window and the device allow go out as one
+      // unit. The short tail rides along only where Nagle would send it on its own once the whole
+      // segments are in flight (Nagle off, or the FIN follows: RFC 896, as Linux's tcp_mss_split_point).
+      const room = Math.min(unsent, wndAvail, cwndAvail, this.tsoMaxBytes);
+      let big = room - (room % mss);
+      if (room === unsent && room > big && (this.noDelay || this.finQueued)) big = room;
+      if (big > mss) {
+        len = big;
+        segmentSize = mss;
+      }
+    }
     if (len < mss && !retransmission && !force) {
       // Sender SWS avoidance and Nagle: a short segment only if it empties the buffer and nothing is
       // in flight (or Nagle is off), or if it is at least half the largest window the peer offered.
@@ -1541,7 +1569,7 @@ export class TcpConnection {
         this.rttStart = now;
       }
     }
-    this.sendSegment(now, emit, this.sndNxt, flags, payload, this.optionsFor(now));
+    this.sendSegment(now, emit, this.sndNxt, flags, payload, this.optionsFor(now), segmentSize);
     this.afterSend(now, len, fin);
     return true;
   }
@@ -1640,9 +1668,17 @@ export class TcpConnection {
   }
 
   /** Every non-SYN segment goes through here: ACK field, window, ACK bookkeeping. */
-  private sendSegment(now: number, emit: (seg: SegmentOut) => void, seq: number, flags: number, payload: Uint8Array, options: readonly TcpOption[]): void {
+  private sendSegment(
+    now: number,
+    emit: (seg: SegmentOut) => void,
+    seq: number,
+    flags: number,
+    payload: Uint8Array,
+    options: readonly TcpOption[],
+    segmentSize?: number,
+  ): void {
     const window = this.windowToAdvertise();
-    this.emitCounted(emit, now, seq, this.rcvNxt, flags, window, options, payload);
+    this.emitCounted(emit, now, seq, this.rcvNxt, flags, window, options, payload, segmentSize);
     this.ackNow = false;
     this.delAckAt = undefined;
     this.rcvUnacked = 0;
@@ -1658,9 +1694,16 @@ export class TcpConnection {
     window: number,
     options: readonly TcpOption[],
     payload: Uint8Array = EMPTY,
+    segmentSize?: number,
   ): void {
     this.lastSendAt = now;
-    this.emitRaw(emit, seq, ack, flags, window, options, payload);
+    if (segmentSize === undefined) {
+      this.emitRaw(emit, seq, ack, flags, window, options, payload);
+      return;
+    }
+    // Counted as the segments the device will put on the wire.
+    this.counters.segmentsOut += Math.ceil(payload.length / segmentSize);
+    emit({ seq: seq >>> 0, ack: ack >>> 0, flags, window, options, payload, segmentSize });
   }
 
   private emitRaw(emit: (seg: SegmentOut) => void, seq: number, ack: number, flags: number, window: number, options: readonly TcpOption[], payload: Uint8Array): void {

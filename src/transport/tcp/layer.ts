@@ -41,7 +41,7 @@ import { WirestackError } from "../../errors.ts";
 import { DeadlineHeap } from "../../time/heap.ts";
 import type { Random } from "../../time/random.ts";
 import { Counters } from "../../util/counters.ts";
-import { pseudoHeaderSumV4, pseudoHeaderSumV6 } from "../../wire/checksum.ts";
+import { foldSum, pseudoHeaderSumV4, pseudoHeaderSumV6 } from "../../wire/checksum.ts";
 import { dataView } from "../../wire/bytes.ts";
 import { WireError } from "../../wire/error.ts";
 import { ipv4ToString, ipv6Equals, ipv6ToString, type Ipv4Address, type Ipv6Address } from "../../wire/ip-address.ts";
@@ -92,9 +92,24 @@ export interface TcpLimits {
 }
 
 /** Construction options of `TcpLayer`; either IP layer may be absent. */
+/** What TCP needs of the IPv4 layer: UDP's `Ipv4Sender`, plus the TSO option of `Ipv4Layer.dispatch`. */
+export interface TcpIpv4Sender extends Ipv4Sender {
+  dispatch(protocol: number, src: Ipv4Address | undefined, dst: Ipv4Address, payload: Uint8Array, now: number, opts?: TcpIpSendOptions): boolean;
+}
+
+/** What TCP needs of the IPv6 layer (as `TcpIpv4Sender`). */
+export interface TcpIpv6Sender extends Ipv6Sender {
+  dispatch(protocol: number, src: Ipv6Address | undefined, dst: Ipv6Address, payload: Uint8Array, now: number, opts?: TcpIpSendOptions): boolean;
+}
+
+/** The dispatch option TCP passes for a super-segment (net/ipv4.ts `Ipv4SendOptions.segmentSize`). */
+export interface TcpIpSendOptions {
+  readonly segmentSize?: number | undefined;
+}
+
 export interface TcpLayerOptions {
-  readonly ipv4?: Ipv4Sender | undefined;
-  readonly ipv6?: Ipv6Sender | undefined;
+  readonly ipv4?: TcpIpv4Sender | undefined;
+  readonly ipv6?: TcpIpv6Sender | undefined;
   /** ISN and cookie secrets, ephemeral ports, timestamp offsets: give the stack's Random, forked for TCP. */
   readonly random: Random;
   /** Defaults for every connection (connection.ts documents each). */
@@ -203,6 +218,12 @@ function endpointText(e: Endpoint): string {
   return `${a}:${e.port}`;
 }
 
+/** Writes the TCP checksum field (RFC 9293 §3.1: bytes 16–17 of the header) of the segment at `out[0..]`. */
+function writeChecksumField(out: Uint8Array, value: number): void {
+  out[16] = value >>> 8;
+  out[17] = value & 0xff;
+}
+
 /** The segment length of RFC 9293 §3.4: data plus one for SYN and one for FIN. */
 function segLen(seg: TcpRepr): number {
   return seg.payload.length + (seg.flags & TCP_SYN ? 1 : 0) + (seg.flags & TCP_FIN ? 1 : 0);
@@ -216,8 +237,8 @@ export class TcpLayer {
   readonly listenCounters = new Counters("tcp.listen");
   readonly limits: TcpLimits;
 
-  private readonly ipv4: Ipv4Sender | undefined;
-  private readonly ipv6: Ipv6Sender | undefined;
+  private readonly ipv4: TcpIpv4Sender | undefined;
+  private readonly ipv6: TcpIpv6Sender | undefined;
   private readonly random: Random;
   private readonly connRandom: Random;
   private readonly config: TcpConfig;
@@ -664,13 +685,30 @@ export class TcpLayer {
     this.transmit(local, remote, { ...out, window: 0, options: NO_TCP_OPTIONS, payload: EMPTY }, now);
   }
 
-  /** Builds one packet (STYLE.md §9: one allocation, payload copied once) and hands it to IP. */
+  /**
+   * Builds one packet (STYLE.md §9: one allocation, payload copied once) and hands it to IP. A
+   * super-segment (`segmentSize` set, connection.ts) leaves its checksum to the device: the field
+   * holds the folded pseudo-header sum over the whole segment (device/types.ts `sendSegmented`), so
+   * the 64 KiB payload is never summed here.
+   */
   private transmit(
     local: Endpoint,
     remote: Endpoint,
-    seg: { seq: number; ack: number; flags: number; window: number; options: readonly TcpOption[]; payload: Uint8Array },
+    seg: {
+      seq: number;
+      ack: number;
+      flags: number;
+      window: number;
+      options: readonly TcpOption[];
+      payload: Uint8Array;
+      segmentSize?: number | undefined;
+    },
     now: number,
   ): void {
+    if (seg.segmentSize !== undefined) {
+      this.transmitSuper(local, remote, seg, seg.segmentSize, now);
+      return;
+    }
     const repr: TcpRepr = {
       srcPort: local.port,
       dstPort: remote.port,
@@ -699,6 +737,49 @@ export class TcpLayer {
       }
     }
     this.counters.inc(sent ? "tx.segments" : "tx.refused");
+  }
+
+  private transmitSuper(
+    local: Endpoint,
+    remote: Endpoint,
+    seg: { seq: number; ack: number; flags: number; window: number; options: readonly TcpOption[]; payload: Uint8Array },
+    segmentSize: number,
+    now: number,
+  ): void {
+    const header: TcpRepr = {
+      srcPort: local.port,
+      dstPort: remote.port,
+      seq: seg.seq,
+      ack: seg.ack,
+      flags: seg.flags,
+      window: seg.window,
+      urgentPointer: 0,
+      options: seg.options,
+      payload: EMPTY,
+    };
+    const hlen = tcpHeaderLen(header);
+    const len = hlen + seg.payload.length;
+    const packet = allocPacket(len);
+    packet.set(seg.payload, hlen);
+    const src = local.address;
+    const dst = remote.address;
+    let sent = false;
+    // The header alone through the codec (its checksum is then overwritten), the payload placed once.
+    if (typeof src === "number" && typeof dst === "number") {
+      if (this.ipv4 !== undefined) {
+        emitTcp(header, packet, 0, { family: 4, src, dst }, hlen);
+        writeChecksumField(packet, foldSum(pseudoHeaderSumV4(src, dst, IP_PROTOCOL_TCP, len)));
+        sent = this.ipv4.dispatch(IP_PROTOCOL_TCP, src, dst, packet, now, { segmentSize });
+      }
+    } else if (typeof src !== "number" && typeof dst !== "number") {
+      if (this.ipv6 !== undefined) {
+        emitTcp(header, packet, 0, { family: 6, src, dst }, hlen);
+        writeChecksumField(packet, foldSum(pseudoHeaderSumV6(src, dst, IP_PROTOCOL_TCP, len)));
+        sent = this.ipv6.dispatch(IP_PROTOCOL_TCP, src, dst, packet, now, { segmentSize });
+      }
+    }
+    this.counters.inc(sent ? "tx.segments" : "tx.refused");
+    if (sent) this.counters.inc("tx.super-segments");
   }
 
   /** Moves a connection that left SYN-RECEIVED from its listener's SYN queue to the accept queue. */

@@ -47,7 +47,9 @@ import {
   GsoError,
   parseVirtioNetHdr,
   receiveVnetUnit,
+  receiveVnetUnitWhole,
   splitTcpGso,
+  superFrameHeader,
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_LEN,
   VIRTIO_NET_HDR_PLAIN,
@@ -402,5 +404,95 @@ describe("coalescing segments into a super-frame (for Linux's segmentation on wr
       return r.map(toHex);
     });
     expect(back).toEqual(segs.map(toHex));
+  });
+});
+
+/*
+ * The whole super-frame's full TCP checksum, from scapy as in gen.py above with the checksum left to
+ * scapy (`/usr/bin/python3 -c` with gen.py's P, OPTS and tcp(); E / IP(..., id=0xfffe, flags="DF",
+ * ttl=64) / tcp(0xfffffff0, "PA") / P, bytes 50..51 → 3612; E / IPv6(...) / tcp(1000, "CFA") / P,
+ * bytes 70..71 → 4ba0).
+ */
+const SUPER_V4_CSUM = "3612";
+const SUPER_V6CWR_CSUM = "4ba0";
+
+describe("handing a super-frame up whole (GRO through the stack)", () => {
+  test("IPv4 TSO unit: one frame, the partial checksum completed over all 250 bytes (RFC 9293 §3.1)", () => {
+    const u = unit(tsoHdr("tcpv4", 66, 100), hex(FIX.v4.super));
+    const out = receiveVnetUnitWhole(u);
+    if (out instanceof GsoError) throw new Error(String(out));
+    const want = FIX.v4.super.slice(0, 100) + SUPER_V4_CSUM + FIX.v4.super.slice(104);
+    expect(toHex(out)).toBe(want);
+    // In place: a view over the unit, no copy.
+    expect(out.buffer).toBe(u.buffer);
+    expect(out.byteOffset).toBe(VIRTIO_NET_HDR_LEN);
+  });
+
+  test("IPv6 TSO unit with CWR and FIN: one frame, flags untouched, checksum complete", () => {
+    const out = receiveVnetUnitWhole(unit(tsoHdr("tcpv6", 86, 100), hex(FIX.v6cwr.super)));
+    if (out instanceof GsoError) throw new Error(String(out));
+    expect(toHex(out)).toBe(FIX.v6cwr.super.slice(0, 140) + SUPER_V6CWR_CSUM + FIX.v6cwr.super.slice(144));
+  });
+
+  test("a TSO unit without NEEDS_CSUM gets its checksum computed in full", () => {
+    const sup = hex(FIX.v4.super);
+    sup[50] = 0x12; // garbage where no partial sum was promised
+    sup[51] = 0x34;
+    const out = receiveVnetUnitWhole(unit({ ...tsoHdr("tcpv4", 66, 100), flags: 0 }, sup));
+    if (out instanceof GsoError) throw new Error(String(out));
+    expect(toHex(out.subarray(50, 52))).toBe(SUPER_V4_CSUM);
+  });
+
+  test("a plain unit with NEEDS_CSUM is completed as by receiveVnetUnit; UDP GSO is refused", () => {
+    const u = unit({ ...VIRTIO_NET_HDR_PLAIN, flags: VIRTIO_NET_HDR_F_NEEDS_CSUM, csumStart: 34, csumOffset: 6 }, hex(FIX.udpPartial));
+    const out = receiveVnetUnitWhole(u);
+    if (out instanceof GsoError) throw new Error(String(out));
+    expect(toHex(out)).toBe(FIX.udpFull);
+    const udpGso = unit({ ...VIRTIO_NET_HDR_PLAIN, gso: { kind: "udp", ecn: false } }, hex(FIX.udpFull));
+    expect(receiveVnetUnitWhole(udpGso)).toBeInstanceOf(GsoError);
+  });
+
+  test("every truncation and every single-byte corruption returns a frame or a GsoError, never throws", () => {
+    const good = unit(tsoHdr("tcpv4", 66, 100), hex(FIX.v4.super));
+    for (let n = 0; n <= good.length; n++) {
+      const r = receiveVnetUnitWhole(good.slice(0, n));
+      expect(r instanceof GsoError || r instanceof Uint8Array).toBe(true);
+    }
+    for (let i = 0; i < 10 + 86; i++) {
+      const bad = good.slice();
+      bad[i] = (bad[i] as number) ^ 0xff;
+      const r = receiveVnetUnitWhole(bad);
+      expect(r instanceof GsoError || r instanceof Uint8Array).toBe(true);
+    }
+  });
+});
+
+describe("the header of a super-segment the stack built (sendSegmented)", () => {
+  test("IPv4: NEEDS_CSUM, TCPV4, hdr_len 66, gso_size, csum_start 34, csum_offset 16 — the bytes Linux reads", () => {
+    const h = superFrameHeader(hex(FIX.v4.super), 100);
+    if (h instanceof GsoError) throw new Error(String(h));
+    expect(h).toEqual(tsoHdr("tcpv4", 66, 100));
+    const out = new Uint8Array(14).fill(MARK);
+    expect(emitVirtioNetHdr(h, out, 2)).toBe(12);
+    // flags 01, gso_type 01, hdr_len 0x0042, gso_size 0x0064, csum_start 0x0022, csum_offset 0x0010 (LE).
+    expect(toHex(out)).toBe("aaaa" + "0101" + "4200" + "6400" + "2200" + "1000" + "aaaa");
+  });
+
+  test("IPv6: TCPV6 with hdr_len 86; the same header coalescing gives the same segments", () => {
+    expect(superFrameHeader(hex(FIX.v6.super), 100)).toEqual(tsoHdr("tcpv6", 86, 100));
+    expect(coalesceTcp(frames(FIX.v6.segments))[0]?.hdr).toEqual(superFrameHeader(hex(FIX.v6.super), 100));
+  });
+
+  test("what Linux's segmentation makes of it is the MSS-sized frames (split round trip)", () => {
+    const out = splitTcpGso(hex(FIX.v4.super), 100);
+    if (out instanceof GsoError) throw new Error(String(out));
+    expect(out.map(toHex)).toEqual([...FIX.v4.segments]);
+  });
+
+  test("refuses a bad segment size and frames that are not TCP", () => {
+    expect(superFrameHeader(hex(FIX.v4.super), 0)).toBeInstanceOf(GsoError);
+    expect(superFrameHeader(hex(FIX.v4.super), 70000)).toBeInstanceOf(GsoError);
+    expect(superFrameHeader(hex(FIX.udpFull), 100)).toBeInstanceOf(GsoError);
+    expect(superFrameHeader(hex(FIX.v4.super).subarray(0, 60), 100)).toBeInstanceOf(GsoError);
   });
 });
