@@ -9,10 +9,12 @@ import { UsageError } from "./cli/args.ts";
 const USAGE = `usage: wirestack <command> [options]
 
 commands:
-  demo [--pcap FILE]                 two stacks on an in-memory wire; prints a summary, writes a pcap
+  demo [--pcap FILE] [--seed N] [--loss P]
+                                     two stacks on an in-memory wire; prints a summary, writes a pcap
   decode FILE [--json] [-e] [-S]     one line per frame of a pcap or pcapng file, like tcpdump -n
   serve --tap NAME --mac MAC --ip A.B.C.D/N [--ip6 ADDR/N] [--gateway ADDR]
-        [--services echo,discard] [--pcap FILE|-]
+        [--services echo,discard,chargen,http,smtp,ftp] [--www DIR] [--mail DIR]
+        [--ftp-root DIR] [--ftp-user USER:PASS] [--pcap FILE|-] [--trace tcp]
                                      answer on a TAP device; prints "ready" once listening
   ping --tap NAME --ip A/N [--ip6 A/N] HOST [-c N] [-s SIZE] [-W SECONDS]
                                      the stack as a ping client
