@@ -23,6 +23,11 @@
  *   - `onRto` is the RFC 5681 §3.1 timeout response (loss window, ssthresh from FlightSize). A second
  *     timeout with no new data acknowledged in between (the same segment timing out again) keeps
  *     ssthresh as it is, as RFC 5681 §3.1 asks after equation 4.
+ *   - `undo` is the Eifel response (RFC 4015 §3, Linux's tcp_undo_cwnd_reduction): the connection
+ *     found the last congestion event or RTO spurious (RFC 3522 / RFC 3708), so the window
+ *     reduction is reverted. Each `onCongestionEvent` / `onRto` saves the controller's state before
+ *     it reduces; `undo` restores it at most once. Deciding *whether* an episode was spurious and
+ *     free of real losses is the connection's business.
  *
  * Cwnd validation (RFC 7661, as Linux's tcp_is_cwnd_limited): the window grows only when the ACKed
  * data was sent under a full window. An application-limited flow would otherwise grow cwnd without
@@ -62,6 +67,13 @@ export interface CongestionControl {
   onRecoveryEnd(now: number, bytesInFlight: number): void;
   /** Retransmission timeout (RFC 5681 §3.1: ssthresh from FlightSize, cwnd = LW = 1 SMSS). */
   onRto(now: number, bytesInFlight: number): void;
+  /**
+   * The last `onCongestionEvent` / `onRto` was spurious (RFC 4015 §3): restore cwnd, ssthresh and the
+   * algorithm's state saved before it, never lowering cwnd or ssthresh (as Linux's
+   * tcp_undo_cwnd_reduction). Returns false (and changes nothing) when there is no saved state: no
+   * event yet, or already undone.
+   */
+  undo(now: number): boolean;
   /** Restart after an idle period longer than the RTO (RFC 5681 §4.1): cwnd = min(cwnd, IW). */
   onIdle(now: number): void;
   /** The effective SMSS changed (MSS option, PMTU): windows keep their size in segments. */

@@ -241,6 +241,8 @@ export interface TcpStats {
   badAcks: number;
   /** Fast retransmissions or RTOs found unnecessary (RFC 3522 §3.2 timestamps, RFC 3708 D-SACK). */
   spuriousRetransmits: number;
+  /** Spurious episodes whose window reduction was undone (RFC 4015 §3, Linux's TCPFullUndo / TCPLossUndo). */
+  undos: number;
   /** Retransmissions found lost again during SACK recovery and resent before the RTO. */
   lostRetransmits: number;
   /** Tail loss probes sent (RFC 8985 §7). */
@@ -446,8 +448,12 @@ export class TcpConnection {
    * The last fast retransmission (or RTO) of SND.UNA, for spurious-retransmission detection:
    * `tsVal` for Eifel (RFC 3522 §3.2, until the first ACK beyond `seq`), D-SACK otherwise
    * (RFC 3708). `degree`: segments known to have arrived above `seq` when it was declared lost.
+   * `rxtBase`: `counters.retransmits` when the episode began; `undoable`: no other reduction
+   * since (see `undoEpisode`).
    */
-  private rxtEpisode: { seq: number; tsVal: number | undefined; degree: number; rto: boolean; eifelOpen: boolean; judged: boolean } | undefined;
+  private rxtEpisode:
+    | { seq: number; tsVal: number | undefined; degree: number; rto: boolean; eifelOpen: boolean; judged: boolean; rxtBase: number; undoable: boolean }
+    | undefined;
   /** Retransmissions during SACK recovery, oldest first: [seq, SND.MAX when sent]. */
   private readonly rxtMarks: { seq: number; sndMaxAt: number }[] = [];
   /** RFC 8985 §7.3 TLP.end_seq of an outstanding retransmitted probe, else undefined. */
@@ -497,6 +503,7 @@ export class TcpConnection {
     pawsDrops: 0,
     badAcks: 0,
     spuriousRetransmits: 0,
+    undos: 0,
     lostRetransmits: 0,
     tailLossProbes: 0,
     disorderedAcks: 0,
@@ -888,7 +895,7 @@ export class TcpConnection {
     }
 
     if (late !== undefined && highSackBefore !== undefined) this.measureReordering(late, highSackBefore);
-    this.detectSpurious(ack, acked, opts);
+    this.detectSpurious(ack, acked, opts, now);
     const dataAcked = acked > 0 ? this.ackAdvance(seg, now) : 0;
     if (this.tlpEnd !== undefined) this.tlpEpisode(ack, now);
 
@@ -1045,6 +1052,8 @@ export class TcpConnection {
       rto: false,
       eifelOpen: true,
       judged: false,
+      rxtBase: this.counters.retransmits,
+      undoable: true,
     };
     this.rttSeq = undefined;
     this.retransmitHeadPending = true; // RFC 5681 §3.2 step 3 / RFC 6675 §5 (4.3)
@@ -1128,10 +1137,10 @@ export class TcpConnection {
    * Was the last retransmission of SND.UNA unnecessary? Eifel (RFC 3522 §3.2): the first ACK beyond
    * it echoes a timestamp older than the retransmission's, so the original was acknowledged.
    * D-SACK (RFC 3708 §3): the receiver reports the retransmitted data as a duplicate. A spurious
-   * fast retransmission raises DupThresh above the reordering it mistook for loss. (The window
-   * reduction is not undone: the congestion controller has no undo, see congestion.ts.)
+   * fast retransmission raises DupThresh above the reordering it mistook for loss, and its window
+   * reduction is undone when nothing else was lost (`undoEpisode`).
    */
-  private detectSpurious(ack: number, acked: number, opts: TcpOptionSet): void {
+  private detectSpurious(ack: number, acked: number, opts: TcpOptionSet, now: number): void {
     const ep = this.rxtEpisode;
     if (ep === undefined || ep.judged) return;
     let spurious = false;
@@ -1153,6 +1162,32 @@ export class TcpConnection {
     ep.judged = true;
     this.counters.spuriousRetransmits++;
     if (!ep.rto) this.reordering = Math.min(Math.max(this.reordering, ep.degree + 1), MAX_REORDERING);
+    this.undoEpisode(ep, ack, now);
+  }
+
+  /**
+   * The Eifel response (RFC 4015 §3; Linux's tcp_try_undo_recovery, tcp_try_undo_dsack and
+   * tcp_try_undo_loss): a spurious episode's window reduction is reverted and recovery ends. Only
+   * when the episode's retransmission was its only one (any other was a real loss, or the head
+   * was lost again: Linux's undo_retrans) and no other reduction came after it (a TLP's, or a
+   * repeated timeout).
+   */
+  private undoEpisode(ep: { rto: boolean; rxtBase: number; undoable: boolean }, ack: number, now: number): void {
+    if (!ep.undoable || this.counters.retransmits - ep.rxtBase > 1) return;
+    if (!this.cc.undo(now)) return;
+    this.counters.undos++;
+    this.inRecovery = false;
+    this.inflation = 0;
+    this.retransmitHeadPending = false;
+    this.rxtMarks.length = 0;
+    // Nothing was lost up to `ack`: a later loss may start a fast retransmit again (the RFC 6582
+    // §4.1 guard protects against duplicate ACKs of retransmissions, and there was only this one).
+    this.recover = ack;
+    this.recoverFromRto = false;
+    // RFC 4015 §3 after a spurious timeout: resume with new data (SND.NXT = SND.MAX);
+    // the originals are still in flight, and go-back-N would resend what has arrived.
+    if (ep.rto) this.sndNxt = this.sndMax;
+    this.trace(now);
   }
 
   /**
@@ -1187,6 +1222,7 @@ export class TcpConnection {
     if (!seqGt(ack, end) && !(ack === end && this.sndUna === this.sndMax)) return;
     this.tlpEnd = undefined;
     if (this.inRecovery) return;
+    if (this.rxtEpisode !== undefined) this.rxtEpisode.undoable = false; // cc's saved state is the TLP's now
     const flight = seqSub(this.sndMax, this.sndUna);
     // ssthresh from cwnd (the flight may be empty by now), as Linux's tcp_init_cwnd_reduction.
     this.cc.onCongestionEvent(now, this.cc.cwnd);
@@ -1433,7 +1469,17 @@ export class TcpConnection {
     this.tlpOutstanding = false;
     this.tlpEnd = undefined;
     this.rxtMarks.length = 0;
-    this.rxtEpisode = { seq: this.sndUna, tsVal: this.tsOk ? this.tsNow(now) : undefined, degree: 0, rto: true, eifelOpen: true, judged: false };
+    this.rxtEpisode = {
+      seq: this.sndUna,
+      tsVal: this.tsOk ? this.tsNow(now) : undefined,
+      degree: 0,
+      rto: true,
+      eifelOpen: true,
+      judged: false,
+      rxtBase: this.counters.retransmits,
+      // A repeated timeout of the same segment: the first retransmission may have been needed.
+      undoable: this.retries === 1,
+    };
     this.recover = this.sndMax; // RFC 6582 §4.1
     this.recoverFromRto = true;
     this.sndNxt = this.sndUna; // go-back-N

@@ -24,7 +24,9 @@
  * Windows are kept internally as fractional bytes; `cwnd` and `ssthresh` read back as integers.
  * RFC 9438's variables in segments (W_max, W_est, cwnd_epoch, cwnd_prior) are segments here too.
  * Slow start is the shared RFC 5681 + RFC 3465 one (RFC 9438 §4.10 allows HyStart++; not done).
- * Spurious congestion detection (§4.9) is not implemented: an undo needs the connection's help.
+ * Spurious congestion events (§4.9): the connection detects them (RFC 3522 / RFC 3708) and calls
+ * `undo`, which restores the state saved before the reduction — cwnd, ssthresh, W_max, cwnd_prior
+ * and the epoch — as §4.9 asks (Linux restores cwnd and, through bictcp, last_max_cwnd).
  */
 import {
   ABC_L_SEGMENTS,
@@ -60,6 +62,22 @@ export function cubicK(wMax: number, cwndEpoch: number): number {
   return wMax > cwndEpoch ? Math.cbrt((wMax - cwndEpoch) / CUBIC_C) : 0;
 }
 
+/** What `undo` restores (RFC 9438 §4.9: cwnd, ssthresh, W_max, cwnd_prior and the epoch). */
+interface CubicState {
+  readonly at: number;
+  readonly cwnd: number;
+  readonly ssthresh: number;
+  readonly wMax: number | undefined;
+  readonly cwndPrior: number | undefined;
+  readonly tEpoch: number | undefined;
+  readonly cwndEpoch: number;
+  readonly k: number;
+  readonly wEst: number;
+  readonly region: CongestionRegion;
+  readonly afterRto: boolean;
+  readonly epochAfterRto: boolean;
+}
+
 /** RFC 9438 CUBIC. Build it through `createCongestionControl("cubic", …)` or directly. */
 export class CubicCongestion implements CongestionControl {
   readonly name = "cubic";
@@ -85,6 +103,8 @@ export class CubicCongestion implements CongestionControl {
   private afterRto = false;
   /** The next epoch is the first after a timeout: §4.8 sets K = 0 and W_max = cwnd_epoch. */
   private epochAfterRto = false;
+  /** State before the last reduction and when it was saved, for `undo` (RFC 9438 §4.9); undefined once undone. */
+  private prior: CubicState | undefined = undefined;
 
   constructor(opts: CubicOptions) {
     this.mss = checkMss(opts.mss);
@@ -198,7 +218,8 @@ export class CubicCongestion implements CongestionControl {
     this.tEpoch = undefined;
   }
 
-  onCongestionEvent(_now: number, bytesInFlight: number): void {
+  onCongestionEvent(now: number, bytesInFlight: number): void {
+    this.save(now);
     // FlightSize capped at cwnd, as in newreno.ts: data sent under an older, larger window (before
     // an RTO) must not lift cwnd above where it is.
     this.decrease(Math.min(bytesInFlight, this.cwndBytes));
@@ -214,7 +235,8 @@ export class CubicCongestion implements CongestionControl {
     this.tEpoch = undefined;
   }
 
-  onRto(_now: number, bytesInFlight: number): void {
+  onRto(now: number, bytesInFlight: number): void {
+    this.save(now);
     // §4.8: ssthresh as in §4.6; RFC 5681 §3.1: held constant when the same segment times out again.
     if (!this.afterRto) this.decrease(bytesInFlight);
     // RFC 5681 §3.1: cwnd = LW = 1 SMSS.
@@ -224,11 +246,50 @@ export class CubicCongestion implements CongestionControl {
     this.afterRto = true;
   }
 
+  undo(now: number): boolean {
+    const p = this.prior;
+    if (p === undefined) return false;
+    this.prior = undefined;
+    // RFC 9438 §4.9: back to the state before the event; as Linux, cwnd and ssthresh are never
+    // lowered (the window may have grown since).
+    this.cwndBytes = Math.max(this.cwndBytes, p.cwnd);
+    this.ssthreshBytes = Math.max(this.ssthreshBytes, p.ssthresh);
+    this.wMaxSeg = p.wMax;
+    this.cwndPriorSeg = p.cwndPrior;
+    // The curve resumes where it stood: the time spent in the spurious episode does not count.
+    this.tEpoch = p.tEpoch === undefined ? undefined : p.tEpoch + (now - p.at);
+    this.cwndEpochSeg = p.cwndEpoch;
+    this.kSec = p.k;
+    this.wEstSeg = p.wEst;
+    this.lastRegion = p.region;
+    this.afterRto = p.afterRto;
+    this.epochAfterRto = p.epochAfterRto;
+    return true;
+  }
+
+  private save(now: number): void {
+    this.prior = {
+      at: now,
+      cwnd: this.cwndBytes,
+      ssthresh: this.ssthreshBytes,
+      wMax: this.wMaxSeg,
+      cwndPrior: this.cwndPriorSeg,
+      tEpoch: this.tEpoch,
+      cwndEpoch: this.cwndEpochSeg,
+      k: this.kSec,
+      wEst: this.wEstSeg,
+      region: this.lastRegion,
+      afterRto: this.afterRto,
+      epochAfterRto: this.epochAfterRto,
+    };
+  }
+
   onIdle(_now: number): void {
     // RFC 5681 §4.1: cwnd = min(cwnd, IW); the cubic curve restarts from here (a new epoch).
     this.cwndBytes = Math.min(this.cwndBytes, initialWindow(this.mss, this.iwSegments));
     this.tEpoch = undefined;
     this.lastAckAt = undefined;
+    this.prior = undefined; // an undo must not bring back a window that went stale while idle
   }
 
   setMss(mss: number): void {
@@ -236,6 +297,7 @@ export class CubicCongestion implements CongestionControl {
     if (mss === this.mss) return;
     this.cwndBytes = Math.max(mss, (this.cwndBytes / this.mss) * mss);
     if (Number.isFinite(this.ssthreshBytes)) this.ssthreshBytes = Math.max(2 * mss, Math.round((this.ssthreshBytes / this.mss) * mss));
+    this.prior = undefined; // saved in the old SMSS
     this.mss = mss;
   }
 }

@@ -30,6 +30,8 @@ export class NewRenoCongestion implements CongestionControl {
   private bytesAcked = 0;
   /** True from an RTO until new data is acknowledged: RFC 3465 §2.3 (L = 1) and RFC 5681's held ssthresh. */
   private afterRto = false;
+  /** State before the last reduction, for `undo` (RFC 4015 §3); undefined once undone. */
+  private prior: { cwnd: number; ssthresh: number; bytesAcked: number; afterRto: boolean } | undefined = undefined;
 
   constructor(opts: CongestionOptions) {
     this.mss = checkMss(opts.mss);
@@ -72,6 +74,7 @@ export class NewRenoCongestion implements CongestionControl {
   }
 
   onCongestionEvent(_now: number, bytesInFlight: number): void {
+    this.save();
     // RFC 5681 §3.2 step 2 (equation 4); step 4's "+ 3*SMSS" inflation is the connection's (congestion.ts).
     // FlightSize is capped at cwnd: soon after an RTO the flight still counts data sent under the old,
     // larger window, and halving that would raise cwnd into a burst (Linux halves cwnd itself).
@@ -88,6 +91,7 @@ export class NewRenoCongestion implements CongestionControl {
   }
 
   onRto(_now: number, bytesInFlight: number): void {
+    this.save();
     // RFC 5681 §3.1 equation 4, unless this is the same segment timing out again: then ssthresh is
     // held constant (the note after equation 4), since FlightSize no longer measures the path.
     if (!this.afterRto) this.ssthreshBytes = renoSsthresh(bytesInFlight, this.mss);
@@ -97,10 +101,28 @@ export class NewRenoCongestion implements CongestionControl {
     this.afterRto = true;
   }
 
+  undo(_now: number): boolean {
+    const p = this.prior;
+    if (p === undefined) return false;
+    this.prior = undefined;
+    // RFC 4015 §3 restores the window before the event; as Linux, never below what it is now (the
+    // window may have grown since).
+    this.cwndBytes = Math.max(this.cwndBytes, p.cwnd);
+    this.ssthreshBytes = Math.max(this.ssthreshBytes, p.ssthresh);
+    this.bytesAcked = p.bytesAcked;
+    this.afterRto = p.afterRto;
+    return true;
+  }
+
+  private save(): void {
+    this.prior = { cwnd: this.cwndBytes, ssthresh: this.ssthreshBytes, bytesAcked: this.bytesAcked, afterRto: this.afterRto };
+  }
+
   onIdle(_now: number): void {
     // RFC 5681 §4.1: cwnd = min(cwnd, RW) with RW = min(IW, cwnd).
     this.cwndBytes = Math.min(this.cwndBytes, initialWindow(this.mss, this.iwSegments));
     this.bytesAcked = 0;
+    this.prior = undefined; // an undo must not bring back a window that went stale while idle
   }
 
   setMss(mss: number): void {
@@ -109,6 +131,7 @@ export class NewRenoCongestion implements CongestionControl {
     this.cwndBytes = Math.max(mss, Math.round((this.cwndBytes / this.mss) * mss));
     if (Number.isFinite(this.ssthreshBytes)) this.ssthreshBytes = Math.max(2 * mss, Math.round((this.ssthreshBytes / this.mss) * mss));
     this.bytesAcked = Math.round((this.bytesAcked / this.mss) * mss);
+    this.prior = undefined; // saved in the old SMSS
     this.mss = mss;
   }
 }

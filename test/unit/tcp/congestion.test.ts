@@ -265,3 +265,74 @@ describe("congestion events soon after an RTO", () => {
     });
   }
 });
+
+describe("undo of a spurious congestion event (RFC 4015 §3, Linux's tcp_undo_cwnd_reduction)", () => {
+  for (const name of ["newreno", "cubic"] as const) {
+    it(`${name}: RFC 4015 §3 a spurious fast retransmit's reduction is undone: cwnd and ssthresh as before`, () => {
+      const cc = createCongestionControl(name, { mss: MSS });
+      roundsOf(cc, 2, 100); // slow start to 40 segments, ssthresh still Infinity
+      expect(cc.cwnd).toBe(40 * MSS);
+      cc.onCongestionEvent(200, 40 * MSS);
+      expect(cc.cwnd).toBeLessThan(40 * MSS);
+      expect(cc.undo(230)).toBe(true);
+      expect(cc.cwnd).toBe(40 * MSS);
+      expect(cc.ssthresh).toBe(Infinity);
+      expect(cc.region()).toBe("slow-start");
+    });
+
+    it(`${name}: RFC 4015 §3 a spurious RTO's reduction is undone, and the RFC 3465 §2.3 L = 1 with it`, () => {
+      const cc = createCongestionControl(name, { mss: MSS });
+      cc.onCongestionEvent(0, 20 * MSS);
+      cc.onRecoveryEnd(0, 20 * MSS);
+      const cwnd = cc.cwnd;
+      const ssthresh = cc.ssthresh;
+      cc.onRto(1000, cwnd);
+      expect(cc.cwnd).toBe(MSS);
+      expect(cc.undo(1010)).toBe(true);
+      expect(cc.cwnd).toBe(cwnd);
+      expect(cc.ssthresh).toBe(ssthresh);
+      // Not "after an RTO" any more: a later timeout computes ssthresh from the flight again.
+      cc.onRto(2000, 4 * MSS);
+      expect(cc.ssthresh).toBe(Math.max(name === "cubic" ? Math.floor(4 * MSS * 0.7) : 2 * MSS, 2 * MSS));
+    });
+
+    it(`${name}: undo happens at most once per event, and not before any event`, () => {
+      const cc = createCongestionControl(name, { mss: MSS });
+      expect(cc.undo(0)).toBe(false);
+      expect(cc.cwnd).toBe(10 * MSS);
+      cc.onCongestionEvent(0, 10 * MSS);
+      expect(cc.undo(1)).toBe(true);
+      cc.onCongestionEvent(2, 10 * MSS);
+      const reduced = cc.cwnd;
+      expect(reduced).toBeLessThan(10 * MSS);
+      cc.onCongestionEvent(3, reduced); // a second event: undo restores the state before it only
+      const twice = cc.cwnd;
+      expect(cc.undo(4)).toBe(true);
+      expect(cc.cwnd).toBe(reduced);
+      expect(twice).toBeLessThan(reduced);
+      expect(cc.undo(5)).toBe(false);
+      expect(cc.cwnd).toBe(reduced);
+    });
+
+    it(`${name}: undo never lowers a window that grew since the event`, () => {
+      const cc = createCongestionControl(name, { mss: MSS, validateCwnd: false });
+      cc.onCongestionEvent(0, 10 * MSS); // cwnd 5 or 7 segments, ssthresh the same
+      cc.onRecoveryEnd(0, 10 * MSS);
+      for (let i = 0; i < 400; i++) cc.onAck(MSS, 100 + i * 10, 100, cc.cwnd); // well past 10 segments
+      const grown = cc.cwnd;
+      expect(grown).toBeGreaterThan(10 * MSS);
+      expect(cc.undo(5000)).toBe(true);
+      expect(cc.cwnd).toBe(grown);
+      expect(cc.ssthresh).toBe(Infinity); // ssthresh goes back up to where it was
+    });
+
+    it(`${name}: RFC 5681 §4.1 an idle restart forgets the saved window`, () => {
+      const cc = createCongestionControl(name, { mss: MSS });
+      roundsOf(cc, 2, 100);
+      cc.onCongestionEvent(200, 40 * MSS);
+      cc.onIdle(10_000);
+      expect(cc.undo(10_001)).toBe(false);
+      expect(cc.cwnd).toBeLessThanOrEqual(10 * MSS);
+    });
+  }
+});

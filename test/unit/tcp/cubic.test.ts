@@ -257,3 +257,50 @@ describe("CUBIC timeout and slow start (RFC 9438 §4.8, §4.10; RFC 5681 §3.1)"
 
   });
 });
+
+describe("§4.9 spurious congestion events: undo restores W_max, cwnd_prior and the epoch", () => {
+  it("§4.9 a spurious loss event in congestion avoidance: cwnd, ssthresh, W_max and K as before", () => {
+    const cc = afterLoss(100); // W_max 100, cwnd 70
+    drive(cc, 100, 5); // concave, growing toward 100
+    const before = { cwnd: cc.cwnd, ssthresh: cc.ssthresh, wMax: cc.wMax, k: cc.k, wEst: cc.wEst, region: cc.region() };
+    expect(before.wMax).toBe(100);
+    cc.onCongestionEvent(500, cc.cwnd);
+    // §4.7 fast convergence lowered W_max (cwnd < W_max): the undo must bring back 100.
+    expect(cc.wMax).toBeLessThan(100);
+    expect(cc.undo(530)).toBe(true);
+    expect({ cwnd: cc.cwnd, ssthresh: cc.ssthresh, wMax: cc.wMax, k: cc.k, wEst: cc.wEst, region: cc.region() }).toEqual(before);
+  });
+
+  it("§4.9 after the undo the curve resumes where it stood: the episode's time does not count", () => {
+    const a = afterLoss(100);
+    const b = afterLoss(100);
+    drive(a, 100, 5);
+    drive(b, 100, 5);
+    // b sees a spurious event at 500 ms, undone 200 ms later; a sees nothing and pauses as long.
+    const atEvent = b.cwnd / MSS;
+    b.onCongestionEvent(500, b.cwnd);
+    b.undo(700);
+    const ra = drive(a, 100, 3, 500);
+    const rb = drive(b, 100, 3, 700);
+    // a's epoch ran on through 500–700 ms without ACKs; b's curve was shifted by the episode, so b
+    // grows no faster than a (it sits earlier on the concave curve).
+    expect(rb[2]!.cwnd).toBeLessThanOrEqual(ra[2]!.cwnd);
+    expect(rb[2]!.cwnd).toBeGreaterThan(atEvent);
+  });
+
+  it("§4.9 a spurious RTO: §4.8's W_max = cwnd_epoch restart is undone too", () => {
+    const cc = afterLoss(100);
+    drive(cc, 100, 5);
+    const cwnd = cc.cwnd;
+    cc.onRto(600, cwnd);
+    expect(cc.cwnd).toBe(MSS);
+    expect(cc.undo(610)).toBe(true);
+    expect(cc.cwnd).toBe(cwnd);
+    expect(cc.wMax).toBe(100);
+    // The next congestion avoidance ACK continues the old epoch toward W_max (concave), not a
+    // fresh convex one from cwnd (which §4.8 would start after a real timeout).
+    drive(cc, 100, 1, 610);
+    expect(cc.region()).toBe("concave");
+    expect(cc.k).toBeCloseTo(cubicK(100, 70), 12);
+  });
+});
