@@ -26,10 +26,12 @@
  * and `coalesce…` allocate their output, they never write into the frames they are given —
  * except `completeChecksum`, which finishes a partial checksum in place, as a NIC would.
  */
+import { dataView } from "../wire/bytes.ts";
+import { checksumOf, finishChecksum, foldSum, pseudoHeaderSumV4, pseudoHeaderSumV6, sumBytes } from "../wire/checksum.ts";
 
-// The layering rule (DESIGN.md, checked by test/unit/project/sans-io.test.ts) lets device/ import
-// only device/, time/ and errors.ts, so the few wire helpers this file needs are restated here:
-// the RFC 1071 sum, the pseudo-headers, and an error value shaped like src/wire/error.ts WireError.
+// The offload is the one place a device reads protocol headers; it uses the wire codecs' checksum
+// (test/unit/project/sans-io.test.ts lets device/ import wire/ for it). Its error value keeps the
+// shape of src/wire/error.ts WireError, named for the virtio/GSO layer.
 
 /** Why a unit or frame was refused: the reasons of src/wire/error.ts `WireErrorReason`. */
 export type GsoErrorReason = "truncated" | "bad-length" | "bad-value" | "bad-version" | "unsupported";
@@ -47,48 +49,6 @@ export class GsoError {
   toString(): string {
     return `${this.layer}: ${this.reason}${this.detail ? ` (${this.detail})` : ""}`;
   }
-}
-
-function dataView(b: Uint8Array): DataView {
-  return new DataView(b.buffer, b.byteOffset, b.byteLength);
-}
-
-/** RFC 1071 §4.1: the unfolded sum of `data[start..end)` as big-endian 16-bit words, odd byte padded. */
-function sumBytes(data: Uint8Array, start: number, end: number, acc = 0): number {
-  let sum = acc;
-  let i = start;
-  const v = dataView(data);
-  // Two 16-bit words per 32-bit read; a double holds the unfolded sum of any 64 KiB frame exactly.
-  for (const stop = start + ((end - start) & ~3); i < stop; i += 4) {
-    const w = v.getUint32(i);
-    sum += (w >>> 16) + (w & 0xffff);
-  }
-  for (; i + 1 < end; i += 2) sum += v.getUint16(i);
-  if (i < end) sum += (data[i] as number) << 8;
-  return sum;
-}
-
-function foldSum(sum: number): number {
-  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 0x10000);
-  return sum;
-}
-
-function finishChecksum(sum: number): number {
-  return ~foldSum(sum) & 0xffff;
-}
-
-function checksumOf(data: Uint8Array, start: number, end: number, acc = 0): number {
-  return finishChecksum(sumBytes(data, start, end, acc));
-}
-
-/** RFC 9293 §3.1: source, destination, zero, protocol, TCP length. */
-function pseudoHeaderSumV4(src: number, dst: number, protocol: number, length: number): number {
-  return (src >>> 16) + (src & 0xffff) + (dst >>> 16) + (dst & 0xffff) + protocol + length;
-}
-
-/** RFC 8200 §8.1: source, destination, 32-bit length, next header. */
-function pseudoHeaderSumV6(src: Uint8Array, dst: Uint8Array, nextHeader: number, length: number): number {
-  return sumBytes(src, 0, 16) + sumBytes(dst, 0, 16) + (length >>> 16) + (length & 0xffff) + nextHeader;
 }
 
 /** Bytes of struct virtio_net_hdr without `num_buffers` (we do not negotiate MRG_RXBUF). */

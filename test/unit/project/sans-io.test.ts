@@ -56,7 +56,8 @@ describe("sans-IO protocol code (STYLE.md §4)", () => {
       link: ["wire", "link", "util", "time"],
       net: ["wire", "link", "net", "util", "time"],
       transport: ["wire", "net", "transport", "util", "time", "errors.ts"],
-      device: ["device", "time", "errors.ts"],
+      // device/gso.ts (the opt-in TAP offload) reads TCP/IP headers and checksums: wire is its codec.
+      device: ["device", "time", "errors.ts", "wire"],
       pcap: ["pcap", "wire"],
       time: ["time"],
       app: ["app"],
