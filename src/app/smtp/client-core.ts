@@ -27,6 +27,7 @@ import {
   replyText,
   stringToOctets,
   type SmtpReply,
+  joinBytes,
 } from "./codec.ts";
 
 /** What to send. */
@@ -118,16 +119,7 @@ export class SmtpClientConnection {
     if (this.#out.length === 0) return undefined;
     const parts = this.#out;
     this.#out = [];
-    if (parts.length === 1) return parts[0];
-    let len = 0;
-    for (const p of parts) len += p.length;
-    const out = new Uint8Array(len);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return joinBytes(parts);
   }
 
   /** Feeds received bytes; returns the events they caused. */

@@ -544,3 +544,17 @@ export function normalizeLineEndings(message: Uint8Array): Uint8Array {
   }
   return out.subarray(0, o);
 }
+
+/** The parts as one buffer (the part itself when there is only one). */
+export function joinBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = new Uint8Array(len);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

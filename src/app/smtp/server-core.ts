@@ -34,6 +34,7 @@ import {
   stringToOctets,
   type EsmtpParam,
   type SmtpCommand,
+  joinBytes,
 } from "./codec.ts";
 
 /** RFC 5321 §4.5.3.2.7: the server waits at least 5 minutes for the next command. */
@@ -191,16 +192,7 @@ export class SmtpServerConnection {
     if (this.#out.length === 0) return undefined;
     const parts = this.#out;
     this.#out = [];
-    if (parts.length === 1) return parts[0];
-    let len = 0;
-    for (const p of parts) len += p.length;
-    const out = new Uint8Array(len);
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return joinBytes(parts);
   }
 
   /** Feeds received bytes; returns the events they caused, in order. */
