@@ -10,6 +10,7 @@
  * `ip netns exec NS CMD` execs CMD in place (no fork), so the PID of the spawned `ip` is the PID of
  * CMD itself and a signal sent to it reaches `wirestack` directly.
  */
+import { randomBytes } from "node:crypto";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -274,6 +275,17 @@ export async function udpRequest(
     default:
       throw new Error(`UDP client printed ${JSON.stringify(r.stdout.toString("utf8"))}`);
   }
+}
+
+/**
+ * Random test data that starts with ASCII text, so that no tshark heuristic dissector (RTCP, STUN,
+ * QUIC, …) takes a datagram to an unregistered port for its protocol and reports it malformed: one
+ * random 20-byte datagram in ~16 000 starts like an RTCP sender report.
+ */
+export function testPayload(size: number): Buffer {
+  const data = randomBytes(size);
+  data.write("wirestack test: ".slice(0, size), 0, "latin1");
+  return data;
 }
 
 /**

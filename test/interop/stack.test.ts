@@ -12,7 +12,6 @@
  * Subnets: 10.81.0.0/24 + fd81::/64 (serve), 10.82.0.0/24 + fd82::/64 (ping client); no other
  * test uses them (and each lives in this file's own namespace anyway).
  */
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { createNetns, deleteAllNetns, type Netns } from "./netns.ts";
 import {
   TSHARK_BROKEN_FILTER,
+  testPayload,
   execIn,
   interopSkipReason,
   killAllChildren,
@@ -155,7 +155,7 @@ describe.skipIf(skipReason !== undefined)("the stack against the Linux kernel (w
       [6, 8000],
     ] as const)("IPv%i, %i bytes", async (family, size) => {
       // concurrent: each nc waits out its 2 s idle timeout.
-      const data = randomBytes(size);
+      const data = testPayload(size);
       const file = join(dir, `udp-${family}-${size}.bin`);
       writeFileSync(file, data);
       const host = family === 4 ? OUR_IP : OUR_IP6;
@@ -167,7 +167,7 @@ describe.skipIf(skipReason !== undefined)("the stack against the Linux kernel (w
     });
 
     test.each([4, 6] as const)("IPv%i, 8000 bytes: exactly one datagram back, from the address asked", async (family) => {
-      const data = randomBytes(8000);
+      const data = testPayload(8000);
       const host = family === 4 ? OUR_IP : OUR_IP6;
       const got = await udpRequest(ns, family, host, ECHO_PORT, data);
       expect(got.kind).toBe("reply");
@@ -178,14 +178,14 @@ describe.skipIf(skipReason !== undefined)("the stack against the Linux kernel (w
   });
 
   test.each([4, 6] as const)("IPv%i: discard (RFC 863) answers nothing, not even an ICMP error", async (family) => {
-    const got = await udpRequest(ns, family, family === 4 ? OUR_IP : OUR_IP6, DISCARD_PORT, randomBytes(100), 1_500);
+    const got = await udpRequest(ns, family, family === 4 ? OUR_IP : OUR_IP6, DISCARD_PORT, testPayload(100), 1_500);
     expect(got).toEqual({ kind: "timeout" });
   });
 
   test.each([4, 6] as const)(
     "IPv%i: a closed port answers ICMP port unreachable (RFC 1122 §4.1.3.1, RFC 4443 §3.1)",
     async (family) => {
-      const got = await udpRequest(ns, family, family === 4 ? OUR_IP : OUR_IP6, CLOSED_PORT, randomBytes(20), 3_000);
+      const got = await udpRequest(ns, family, family === 4 ? OUR_IP : OUR_IP6, CLOSED_PORT, testPayload(20), 3_000);
       expect(got).toEqual({ kind: "refused" });
     },
   );
