@@ -109,6 +109,10 @@ const ALL_HOSTS: Ipv4Address = 0xe0000001;
 export class Ipv4Layer {
   /** Counters, prefix "ipv4". */
   readonly counters = new Counters("ipv4");
+  private readonly rxDelivered = this.counters.counter("rx.delivered");
+  private readonly txPackets = this.counters.counter("tx.packets");
+  private readonly txTsoPackets = this.counters.counter("tx.tso-packets");
+  private readonly txFragments = this.counters.counter("tx.fragments");
   readonly link: EthernetLink;
   readonly addresses: readonly Ipv4InterfaceAddress[];
   readonly gateway: Ipv4Address | undefined;
@@ -185,7 +189,7 @@ export class Ipv4Layer {
     const more = v.moreFragments;
     const packet = ingress.packet.subarray(0, total);
     if (!more && offset === 0) {
-      this.counters.inc("rx.delivered");
+      this.rxDelivered.value++;
       return {
         family: 4,
         protocol: v.protocol,
@@ -220,7 +224,7 @@ export class Ipv4Layer {
     dv.setUint16(6, dv.getUint16(6) & 0x4000);
     dv.setUint16(10, 0);
     dv.setUint16(10, checksumOf(whole, 0, fh));
-    this.counters.inc("rx.delivered");
+    this.rxDelivered.value++;
     return {
       family: 4,
       protocol: v.protocol,
@@ -276,8 +280,8 @@ export class Ipv4Layer {
       }
       const packet = expandFront(payload, IPV4_HEADER_LEN);
       emitIpv4Header(header, payload.length, packet, 0);
-      this.counters.inc("tx.packets");
-      this.counters.inc("tx.tso-packets");
+      this.txPackets.value++;
+      this.txTsoPackets.value++;
       this.link.dispatchIpv4(packet, route.nextHop, now, opts.segmentSize);
       return true;
     }
@@ -285,7 +289,7 @@ export class Ipv4Layer {
     if (IPV4_HEADER_LEN + payload.length <= mtu) {
       const packet = expandFront(payload, IPV4_HEADER_LEN);
       emitIpv4Header(header, payload.length, packet, 0);
-      this.counters.inc("tx.packets");
+      this.txPackets.value++;
       this.link.dispatchIpv4(packet, route.nextHop, now);
       return true;
     }
@@ -300,10 +304,10 @@ export class Ipv4Layer {
       const frag = allocPacket(IPV4_HEADER_LEN + end - off);
       frag.set(payload.subarray(off, end), IPV4_HEADER_LEN);
       emitIpv4Header({ ...header, fragmentOffset: off, moreFragments: end < payload.length }, end - off, frag, 0);
-      this.counters.inc("tx.fragments");
+      this.txFragments.value++;
       this.link.dispatchIpv4(frag, route.nextHop, now);
     }
-    this.counters.inc("tx.packets");
+    this.txPackets.value++;
     return true;
   }
 

@@ -238,6 +238,9 @@ interface Context {
 export class Ipv6Layer {
   /** Counters with prefix "ipv6". */
   readonly counters = new Counters("ipv6");
+  private readonly rxPackets = this.counters.counter("rx.packets");
+  private readonly txPackets = this.counters.counter("tx.packets");
+  private readonly txTsoPackets = this.counters.counter("tx.tso-packets");
   readonly link: Ipv6LinkPort;
   readonly mac: MacAddress;
   readonly random: Random;
@@ -553,8 +556,8 @@ export class Ipv6Layer {
       }
       const packet = expandFront(payload, IPV6_HEADER_LEN);
       emitIpv6Header(header, payload.length, packet, 0);
-      this.counters.inc("tx.packets");
-      this.counters.inc("tx.tso-packets");
+      this.txPackets.value++;
+      this.txTsoPackets.value++;
       this.link.dispatchIpv6(packet, nextHop, now, opts.segmentSize);
       return true;
     }
@@ -562,7 +565,7 @@ export class Ipv6Layer {
     if (IPV6_HEADER_LEN + payload.length <= mtu) {
       const packet = expandFront(payload, IPV6_HEADER_LEN);
       emitIpv6Header(header, payload.length, packet, 0);
-      this.counters.inc("tx.packets");
+      this.txPackets.value++;
       this.link.dispatchIpv6(packet, nextHop, now);
       return true;
     }
@@ -607,7 +610,7 @@ export class Ipv6Layer {
       this.counters.inc(`drop.${v.reason}`);
       return undefined;
     }
-    this.counters.inc("rx.packets");
+    this.rxPackets.value++;
     const packet = ingress.packet.subarray(0, IPV6_HEADER_LEN + v.payloadLength);
     const src = v.src;
     const dst = v.dst;
