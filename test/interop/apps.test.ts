@@ -221,11 +221,11 @@ describe.skipIf(skipReason !== undefined)("Linux clients against wirestack serve
   });
 
   describe("FTP with lftp", () => {
-    const lftp = (script: string): Promise<Exit> =>
+    const lftp = (script: string, host = OUR_IP): Promise<Exit> =>
       runIn(
         ns,
         "lftp",
-        ["-e", `set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 5; set ftp:ssl-allow no; ${script}; quit`, "-u", "user,pass", `ftp://${OUR_IP}`],
+        ["-e", `set cmd:fail-exit yes; set net:max-retries 1; set net:timeout 5; set ftp:ssl-allow no; ${script}; quit`, "-u", "user,pass", `ftp://${host}`],
         { timeoutMs: 30_000 },
       );
 
@@ -241,6 +241,12 @@ describe.skipIf(skipReason !== undefined)("Linux clients against wirestack serve
       const r = await lftp(`set ftp:passive-mode off; get big.bin -o ${work}/lftp-active.bin`);
       expect(r.status, explain(r)).toBe(0);
       expect(sha256(readFileSync(join(work, "lftp-active.bin")))).toBe(sha256(BIG));
+    });
+
+    test("IPv6 active mode (lftp's EPRT |2|::|port|, RFC 2428 §2): get's SHA-256 matches", async () => {
+      const r = await lftp(`set ftp:passive-mode off; get big.bin -o ${work}/lftp-active6.bin`, `[${OUR_IP6}]`);
+      expect(r.status, explain(r)).toBe(0);
+      expect(sha256(readFileSync(join(work, "lftp-active6.bin")))).toBe(sha256(BIG));
     });
 
     test("cd ../.. stays at the root (its listing, not the parent's); get ../secret.txt is refused with 550", async () => {

@@ -134,6 +134,10 @@ function say(...replies: FtpReply[]): FtpServerAction {
 }
 
 /** The protocol state of one FTP control connection. */
+/** The unspecified addresses in `canonicalAddress` form. */
+const UNSPECIFIED_V4 = "0.0.0.0";
+const UNSPECIFIED_V6 = "0:0:0:0:0:0:0:0";
+
 export class FtpServerSession {
   private loginState: FtpLoginState = { kind: "need-user" };
   private cwd = "/";
@@ -463,7 +467,14 @@ export class FtpServerSession {
   }
 
   private activeTo(hp: FtpHostPort, verb: "PORT" | "EPRT"): FtpServerAction {
-    const target = canonicalAddress(hp.host);
+    let target = canonicalAddress(hp.host);
+    // The unspecified address of the client's own family names no other host: lftp sends
+    // "EPRT |2|::|port|" when its data socket is bound to the wildcard. Read it as the client itself
+    // (the only address the bounce rule below would allow anyway).
+    if (target === UNSPECIFIED_V6 || target === UNSPECIFIED_V4) {
+      const v4 = this.clientAddress !== undefined && isIpv4Canonical(this.clientAddress);
+      if ((target === UNSPECIFIED_V4) === v4) target = this.clientAddress;
+    }
     // RFC 2577 §3: connect only back to the client, and never to a privileged port (FTP bounce).
     if (target === undefined || this.clientAddress === undefined || target !== this.clientAddress || hp.port < 1024) {
       return say(r(500, `Illegal ${verb} command.`));

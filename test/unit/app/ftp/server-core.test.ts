@@ -270,7 +270,16 @@ describe("data connections", () => {
     expect(say(s, "EPRT garbage")).toEqual([501]);
     const v6 = loggedIn("user", "::1");
     expect(say(v6, "EPRT |2|0:0:0:0:0:0:0:1|51201|")).toEqual([200]);
-    expect(say(v6, "EPRT |2|::|51201|")).toEqual([500]); // lftp's unspecified address is not the client
+    // lftp's "EPRT |2|::|port|" (data socket on the wildcard): the client itself, not another host.
+    expect(act(v6, "EPRT |2|::|51201|")).toEqual({
+      kind: "active",
+      target: { host: "0:0:0:0:0:0:0:1", port: 51201 },
+      replies: [{ code: 200, lines: ["EPRT command successful. Consider using EPSV."] }],
+    });
+    expect(say(v6, "EPRT |1|0.0.0.0|51201|")).toEqual([500]); // the other family's wildcard: no
+    expect(say(v6, "EPRT |2|::|21|")).toEqual([500]); // still never a privileged port
+    expect(act(s, "PORT 0,0,0,0,200,1")).toMatchObject({ kind: "active", target: { host: "127.0.0.1", port: 51201 } });
+    expect(say(s, "EPRT |2|::|51201|")).toEqual([500]);
   });
 
   test("a transfer: action, 150, 226; TYPE A marks ascii; LIST options dropped", () => {
