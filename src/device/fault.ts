@@ -241,6 +241,8 @@ export class FaultEngine {
 
     if (this.corrupt > 0 && this.corruptRandom.nextFloat() < this.corrupt && frame.length > ETHERNET_HEADER_LEN) {
       const at = ETHERNET_HEADER_LEN + this.corruptRandom.nextInt(frame.length - ETHERNET_HEADER_LEN);
+      // A copy: the frame may be shared with its sender and other receivers (memory-wire.ts).
+      frame = new Uint8Array(frame);
       frame[at]! ^= 1 << this.corruptRandom.nextInt(8);
       c.corrupted++;
     }

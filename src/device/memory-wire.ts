@@ -5,7 +5,11 @@
  * Guarantees:
  * - Each directed path (sender port → receiver port) is its own impaired link (`FaultEngine`): its own
  *   Random fork (labelled by the two ports' join indices, so runs with the same seed replay exactly),
- *   its own rate queue and counters. Each receiver gets its own copy of the frame, and may mutate it.
+ *   its own rate queue and counters.
+ * - Receivers read frames and do not write them (the stack never writes a received frame). A frame
+ *   built by the stack (src/wire/packet-buffer.ts memory, never reused nor written after `send`) is
+ *   delivered as it is, to every receiver, as a veth hands the same buffer on; any other frame (a
+ *   Buffer the caller may reuse) is copied first. Corruption flips a bit in a copy of its own.
  * - Delivery always goes through the clock, at `now` when nothing delays it: never synchronously
  *   inside `send`, so a stack's send never re-enters its own receive.
  * - Frames arriving at one port at the same instant are delivered as one batch, in the order sent.
@@ -17,6 +21,7 @@ import { VirtualClock, type Clock } from "../time/clock.ts";
 import { seededRandom, type Random } from "../time/random.ts";
 import { DeliveryQueue, FaultEngine, addCounters, emptyCounters, type FaultCounters, type Impairments } from "./fault.ts";
 import type { FrameDevice, FrameReceiver } from "./types.ts";
+import { isPacketMemory } from "../wire/packet-buffer.ts";
 
 /** Options of `MemoryWire`: impairments apply to every directed path. */
 export interface MemoryWireOptions extends Impairments {
@@ -100,6 +105,7 @@ export class MemoryWire {
   /** @internal Called by a port's `send`. */
   broadcast(from: MemoryWirePort, frame: Uint8Array): void {
     const now = this.clock.now();
+    const shared = isPacketMemory(frame) ? frame : copyFrame(frame);
     for (const to of this.ports) {
       if (to === from) continue;
       let e = from.pathTo.get(to);
@@ -107,7 +113,7 @@ export class MemoryWire {
         e = this.path(from, to);
         from.pathTo.set(to, e);
       }
-      e.transmit(copyFrame(frame), now);
+      e.transmit(shared, now);
     }
   }
 

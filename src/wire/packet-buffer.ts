@@ -53,20 +53,32 @@ export function allocPacket(length: number, headroom = PACKET_HEADROOM): Uint8Ar
   return view;
 }
 
+/**
+ * Whether `view` lies in memory allocated here. Such memory is never reused, and the stack writes no
+ * packet again once it has handed it to a device, so a device may pass it on without a copy (the
+ * memory wire does).
+ */
+export function isPacketMemory(view: Uint8Array): boolean {
+  const buffer = view.buffer;
+  return buffer === slab || slabStarts.has(buffer) || ours.has(buffer);
+}
+
 /** `view` grown by `n` bytes at the front (contents of those bytes unspecified). */
 export function expandFront(view: Uint8Array, n: number): Uint8Array {
   const from = view.byteOffset - n;
   if (from >= 0) {
-    const map = slabStarts.get(view.buffer);
+    // The packet being built is nearly always in the current slab: no WeakMap lookup for it.
+    const buffer = view.buffer;
+    const map = buffer === slab ? starts : slabStarts.get(buffer);
     if (map !== undefined) {
       // In place unless a packet starts in (from, byteOffset]: that would be this packet's own
       // start (no headroom left) or a later one's, and the bytes before it belong to another packet.
       let k = Math.floor(from / UNIT) + 1;
       const last = Math.floor(view.byteOffset / UNIT);
       while (k <= last && map[k] !== 1) k++;
-      if (k > last) return new Uint8Array(view.buffer, from, view.length + n);
-    } else if (ours.has(view.buffer)) {
-      return new Uint8Array(view.buffer, from, view.length + n);
+      if (k > last) return new Uint8Array(buffer, from, view.length + n);
+    } else if (ours.has(buffer)) {
+      return new Uint8Array(buffer, from, view.length + n);
     }
   }
   const copy = allocPacket(n + view.length, PACKET_HEADROOM);

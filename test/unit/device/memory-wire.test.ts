@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { MemoryWire } from "../../../src/device/memory-wire.ts";
 import type { FrameDevice } from "../../../src/device/types.ts";
 import { VirtualClock } from "../../../src/time/clock.ts";
+import { allocPacket } from "../../../src/wire/packet-buffer.ts";
 
 /** A frame of `len` bytes (0xAA filler) carrying `i` in bytes 14..17. */
 function frame(i: number, len = 64): Uint8Array {
@@ -66,7 +67,7 @@ describe("MemoryWire", () => {
     expect(order).toEqual(["b got 1", "b sent", "a got 100"]);
   });
 
-  it("gives each receiver its own copy, also of a Buffer", () => {
+  it("copies a frame it did not build (a Buffer the caller may reuse) before delivering it", () => {
     const clock = new VirtualClock();
     const wire = new MemoryWire({ clock });
     const a = wire.port();
@@ -78,10 +79,32 @@ describe("MemoryWire", () => {
     const fb = lb.frames[0]!;
     const fc = lc.frames[0]!;
     expect(fb).toEqual(new Uint8Array(sent));
-    fb[20] = 0;
+    sent[20] = 0; // the caller reuses its buffer
+    expect(fb[20]).toBe(0xaa);
     expect(fc[20]).toBe(0xaa);
-    expect(sent[20]).toBe(0xaa);
     expect(fb.buffer).not.toBe(sent.buffer);
+  });
+
+  it("hands a frame the stack built (packet-buffer memory) on as it is; corruption flips a bit of a copy", () => {
+    const clock = new VirtualClock();
+    const built = allocPacket(100);
+    built.set(frame(7, 100));
+    const before = new Uint8Array(built);
+    const wire = new MemoryWire({ clock });
+    const a = wire.port();
+    const lb = listen(clock, wire.port());
+    a.send(built);
+    clock.advance(0);
+    expect(lb.frames[0]).toBe(built);
+
+    const noisy = new MemoryWire({ clock, corrupt: 1, seed: 3 });
+    const c = noisy.port();
+    const ld = listen(clock, noisy.port());
+    c.send(built);
+    clock.advance(0);
+    expect(ld.frames[0]).not.toBe(built);
+    expect(ld.frames[0]).not.toEqual(before);
+    expect(built).toEqual(before);
   });
 
   it("drops and counts frames whose payload exceeds the mtu", () => {
