@@ -18,6 +18,12 @@ Usage (run inside the test namespace with `ip netns exec NS /usr/bin/python3 tcp
     --read-size N      (slowsink) bytes per read (default 1024)
     --interval-ms N    (slowsink) sleep between reads (default 10)
     --timeout S        give up after S seconds of total run time (default 120): exit 3
+    --no-hash 1        (sink, source) a benchmark's source/sink, as iperf3's: the source sends one
+                       buffer of random bytes filled once, again and again, the sink only counts;
+                       both report empty digests
+
+The final line also carries `cpu_seconds`, this process's user + system time from connect/accept
+to EOF, so a benchmark can tell whether this end was the bottleneck.
 
 Output: JSON lines on stdout. `{"event": "listening", ...}` once a listening socket is bound (the
 test then tells the other side to connect), and one final line
@@ -27,6 +33,7 @@ test then tells the other side to connect), and one final line
 import hashlib
 import json
 import os
+import resource
 import signal
 import socket
 import sys
@@ -44,7 +51,7 @@ def parse(argv):
     if not argv:
         raise SystemExit("usage: tcp-kernel-peer.py MODE (--listen|--connect) ADDR PORT [options]")
     opts = {"mode": argv[0], "bytes": 0, "rcvbuf": None, "pause_ms": 0, "read_size": 1024,
-            "interval_ms": 10, "timeout": 120.0, "role": None}
+            "interval_ms": 10, "timeout": 120.0, "role": None, "no_hash": 0}
     i = 1
     while i < len(argv):
         a = argv[i]
@@ -84,8 +91,13 @@ def open_socket(opts):
     return s, s.getpeername()
 
 
+def cpu_seconds():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def drain(conn, h, opts, slow):
-    """Reads until EOF into h; returns the byte count."""
+    """Reads until EOF into h (None: only count); returns the byte count."""
     n = 0
     if slow:
         time.sleep(opts["pause_ms"] / 1000.0)
@@ -99,6 +111,12 @@ def drain(conn, h, opts, slow):
             time.sleep(pause)
     buf = bytearray(CHUNK)
     view = memoryview(buf)
+    if h is None:
+        while True:
+            k = conn.recv_into(buf)
+            if k == 0:
+                return n
+            n += k
     while True:
         k = conn.recv_into(buf)
         if k == 0:
@@ -113,9 +131,22 @@ def main():
     signal.alarm(max(1, int(opts["timeout"])))
     conn, peer = open_socket(opts)
     started = time.monotonic()
+    cpu0 = cpu_seconds()
     h_in, h_out = hashlib.sha256(), hashlib.sha256()
     n_in = n_out = 0
-    if opts["mode"] == "source":
+    if opts["no_hash"] and opts["mode"] == "source":
+        block = memoryview(os.urandom(CHUNK))
+        left = opts["bytes"]
+        while left > 0:
+            k = min(CHUNK, left)
+            conn.sendall(block if k == CHUNK else block[:k])
+            n_out += k
+            left -= k
+        conn.shutdown(socket.SHUT_WR)
+        n_in = drain(conn, None, opts, False)
+    elif opts["no_hash"] and opts["mode"] == "sink":
+        n_in = drain(conn, None, opts, False)
+    elif opts["mode"] == "source":
         left = opts["bytes"]
         while left > 0:
             b = os.urandom(min(CHUNK, left))
@@ -128,9 +159,10 @@ def main():
     else:
         n_in = drain(conn, h_in, opts, opts["mode"] == "slowsink")
     seconds = time.monotonic() - started
+    cpu = cpu_seconds() - cpu0
     conn.close()
     out(event="done", mode=opts["mode"], bytes_in=n_in, bytes_out=n_out, sha256_in=h_in.hexdigest(),
-        sha256_out=h_out.hexdigest(), seconds=seconds, peer=list(peer[:2]))
+        sha256_out=h_out.hexdigest(), seconds=seconds, cpu_seconds=cpu, peer=list(peer[:2]))
 
 
 if __name__ == "__main__":

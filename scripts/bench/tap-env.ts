@@ -2,7 +2,8 @@
  * The benchmark's network set-up, created for one section and deleted after it, even on failure:
  * - a namespace holding a TAP device whose kernel side is 10.77.0.1/24, with our stack
  *   (test/interop/tcp-peer.ts, 10.77.0.2, run inside the namespace) attached to it — opened plain,
- *   or with `offload` (IFF_VNET_HDR, checksum offload and TSO both ways: `--offload 1`);
+ *   or with `offload` (IFF_VNET_HDR, checksum offload and TSO both ways: `--offload 1`), or busy-polling
+ *   (`busyPollUs`, TapOptions.busyPollUs);
  * - a namespace pair joined by a veth (10.78.0.1 ↔ 10.78.0.2) with every offload off, where the
  *   kernel talks to itself: the reference for each TAP figure.
  * Nothing is sent outside these namespaces. Children are started by PID and stopped by PID
@@ -40,9 +41,9 @@ function tuneClient(ns: Netns): void {
   ns.run("sysctl", ["-qw", "net.ipv4.ip_local_port_range=1024 65000"]);
 }
 
-/** tcp-peer.ts with `--offload 1` or `--offload split` (startPeer has no such option). */
-async function startOffloadPeer(ns: Netns, maxSeconds: number, mode: "1" | "split"): Promise<JsonChild> {
-  const args = ["--tap", TAP, "--mac", STACK_MAC, "--ip", `${STACK_IP}/24`, "--seed", "1", "--max-seconds", String(maxSeconds), "--offload", mode];
+/** tcp-peer.ts with options startPeer has no parameter for (`--offload`, `--busy-poll-us`). */
+async function startTunedPeer(ns: Netns, maxSeconds: number, extra: readonly string[]): Promise<JsonChild> {
+  const args = ["--tap", TAP, "--mac", STACK_MAC, "--ip", `${STACK_IP}/24`, "--seed", "1", "--max-seconds", String(maxSeconds), ...extra];
   const peer = new JsonChild("tcp-peer", ["ip", "netns", "exec", ns.name, process.execPath, "--import", "tsx", TCP_PEER, ...args], { cwd: REPO_ROOT, stdin: true });
   await peer.waitFor((e) => e.event === "ready", 30_000, "ready line");
   return peer;
@@ -52,16 +53,23 @@ async function startOffloadPeer(ns: Netns, maxSeconds: number, mode: "1" | "spli
  * Creates the TAP namespace and starts the stack on it (with `offload`: IFF_VNET_HDR and TSO, super-frames
  * through the stack; "split": the device splits and coalesces, the stack sees MTU-sized frames).
  */
-export async function openTapEnv(maxSeconds: number, opts: { readonly offload?: boolean | "split" } = {}): Promise<TapEnv> {
+export async function openTapEnv(
+  maxSeconds: number,
+  opts: { readonly offload?: boolean | "split"; readonly busyPollUs?: number } = {},
+): Promise<TapEnv> {
   const ns = createNetns("wsbench");
   try {
     ns.exec("ip", ["tuntap", "add", "dev", TAP, "mode", "tap"]);
     ns.exec("ip", ["link", "set", TAP, "up"]);
     ns.exec("ip", ["addr", "add", `${KERNEL_IP}/24`, "dev", TAP]);
     tuneClient(ns);
+    const extra = [
+      ...(opts.offload === true ? ["--offload", "1"] : opts.offload === "split" ? ["--offload", "split"] : []),
+      ...(opts.busyPollUs !== undefined && opts.busyPollUs > 0 ? ["--busy-poll-us", String(opts.busyPollUs)] : []),
+    ];
     const peer =
-      opts.offload === true || opts.offload === "split"
-        ? await startOffloadPeer(ns, maxSeconds, opts.offload === true ? "1" : "split")
+      extra.length > 0
+        ? await startTunedPeer(ns, maxSeconds, extra)
         : await startPeer(ns, { tap: TAP, mac: STACK_MAC, ip: `${STACK_IP}/24` }, { maxSeconds });
     const pid = peer.child.pid;
     if (pid === undefined) throw new Error("tcp-peer has no pid");

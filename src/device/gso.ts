@@ -57,6 +57,12 @@ export const VIRTIO_NET_HDR_LEN = 10;
 export const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 /** `flags`: the checksum was verified by whoever sent the frame (virtio_net.h). */
 export const VIRTIO_NET_HDR_F_DATA_VALID = 2;
+/**
+ * `flags`, our own bit (virtio_net.h defines bits 0–2 only): the TAP addon completed the partial
+ * checksum in C as it read the unit (native/tap.c `complete_csum`) and cleared NEEDS_CSUM. Set only
+ * in headers read through our addon; never written to a device.
+ */
+export const VNET_HDR_F_COMPLETED = 0x80;
 /** `gso_type` codes (virtio_net.h VIRTIO_NET_HDR_GSO_*); ECN is a bit or-ed onto the others. */
 export const VIRTIO_NET_HDR_GSO = { none: 0, tcpv4: 1, udp: 3, tcpv6: 4, ecn: 0x80 } as const;
 
@@ -521,6 +527,7 @@ export function coalesceTcp(frames: readonly Uint8Array[], maxSegments = 64): Vn
  * left the pseudo-header sum over the whole length in the field — and a super-frame without
  * NEEDS_CSUM gets its TCP checksum computed in full (RFC 9293 §3.1), so the stack verifies every
  * frame as it would from a plain link. The IPv4 header checksum of a super-frame is rewritten too.
+ * A unit marked `VNET_HDR_F_COMPLETED` already has its TCP checksum (the addon summed it in C).
  * UDP GSO and unknown GSO types are refused, as in `receiveVnetUnit`.
  */
 export function receiveVnetUnitWhole(unit: Uint8Array): Uint8Array | GsoError {
@@ -529,6 +536,7 @@ export function receiveVnetUnitWhole(unit: Uint8Array): Uint8Array | GsoError {
   const frame = v.frame;
   const type = v.gsoType;
   const needsCsum = (v.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0;
+  const completed = (v.flags & VNET_HDR_F_COMPLETED) !== 0;
   if (type === VIRTIO_NET_HDR_GSO.none) {
     if (needsCsum) {
       const err = completeChecksum(frame, v.csumStart, v.csumOffset);
@@ -545,6 +553,7 @@ export function receiveVnetUnitWhole(unit: Uint8Array): Uint8Array | GsoError {
       if ((lay.family === 4) !== (gso.kind === "tcpv4")) return new GsoError("gso", "bad-value", `${gso.kind} on IPv${lay.family}`);
       const fv = dataView(frame);
       if (lay.family === 4) ipv4HeaderChecksum(frame, fv, 0, lay.l4 - ETH_LEN);
+      if (completed) return frame;
       if (needsCsum && v.csumStart === lay.l4 && v.csumOffset === TCP_CSUM_OFFSET) {
         // Link padding past the IP packet is outside the segment: sum only to `end`.
         const field = lay.l4 + TCP_CSUM_OFFSET;

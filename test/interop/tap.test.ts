@@ -181,6 +181,25 @@ describe.skipIf(skipReason !== undefined)("TAP device (Linux kernel in a namespa
     expect(ns.exec("ip", ["neigh", "show", OUR_IP.join("."), "dev", tapName])).toContain(macText(OUR_MAC));
   });
 
+  test("busy-polling (setBusyPoll) still answers every ping while timers keep running; bad values are refused", async () => {
+    const device = tap as TapDevice;
+    expect(() => device.setBusyPoll(-1)).toThrow(RangeError);
+    expect(() => device.setBusyPoll(2_000_000)).toThrow(RangeError);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 2);
+    device.setBusyPoll(50_000);
+    try {
+      // The receiver of the previous test still answers echo requests.
+      const result = await ns.spawn("ping", ["-c", "5", "-i", "0.01", "-W", "2", OUR_IP.join(".")], 15_000).done;
+      expect(result.stdout).toMatch(/5 packets transmitted, 5 received/);
+    } finally {
+      device.setBusyPoll(0);
+      clearInterval(timer);
+    }
+    // The spinning loop is libuv's own (zero-timeout polls), so timers still fire during it.
+    expect(ticks).toBeGreaterThan(5);
+  });
+
   test("a gratuitous ARP we write updates the kernel's neighbour table (RFC 5227 §3)", async () => {
     const device = tap as TapDevice;
     const newMac = [0x02, 0x00, 0x00, 0x77, 0x00, 0x99];

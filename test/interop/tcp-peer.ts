@@ -12,6 +12,9 @@
  *                    [--loss P] [--reorder P] [--reorder-delay-ms MS] [--duplicate P] [--corrupt P]
  *                    [--offload 1|split] (open the TAP with IFF_VNET_HDR, checksum offload and TSO;
  *                                    1: super-frames through the stack, split: split/coalesced at the device)
+ *                    [--busy-poll-us US] (TapOptions.busyPollUs: spin after each batch, for latency)
+ *                    [--rcvbuf BYTES] [--sndbuf BYTES] (every connection's receive and send buffer; the
+ *                                    stack's defaults otherwise — benchmarks tune them as iperf3 users do)
  *
  * Commands, one JSON object per line on stdin:
  *   {"cmd":"listen","port":P,"role":R,"bytes":N}   accept connections on P (both families); each runs R
@@ -19,7 +22,10 @@
  *   {"cmd":"stats"}                                 print the stack's counters and the fault counters
  *   {"cmd":"exit"}                                  close everything and exit 0
  * Roles: "sink" reads until the peer's FIN and then closes; "source" writes N random bytes, closes its
- * sending side and reads until the peer's FIN; "echo" writes back whatever it reads.
+ * sending side and reads until the peer's FIN; "echo" writes back whatever it reads. The benchmark
+ * roles do what iperf3 does and verify nothing, so that the instrument costs little next to the stack
+ * it measures: "bench-sink" is "sink" counting bytes without hashing them, "bench-source" is "source"
+ * writing one buffer filled once (random) again and again (their digests are those of no bytes).
  *
  * Output, one JSON object per line on stdout: {"event":"ready"}, {"event":"listening","port":P},
  * {"event":"connected","id":I,"local":…,"remote":…}, {"event":"done","id":I,"role":R,"bytesIn":N,
@@ -37,7 +43,7 @@ import { createStack, type Stack } from "../../src/stack.ts";
 import { RealClock } from "../../src/time/clock.ts";
 
 /** A role a connection plays. */
-type Role = "sink" | "source" | "echo";
+type Role = "sink" | "source" | "echo" | "bench-sink" | "bench-source";
 
 /** One command read from stdin. */
 type Command =
@@ -47,6 +53,9 @@ type Command =
   | { readonly cmd: "exit" };
 
 const WRITE_CHUNK = 64 * 1024;
+/** What "bench-source" writes per call: one buffer, filled once per process. */
+const BENCH_CHUNK = 256 * 1024;
+let benchChunk: Buffer | undefined;
 
 function emit(obj: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(obj)}\n`);
@@ -91,8 +100,9 @@ function runRole(stack: Stack, id: string, sock: TcpSocket, role: Role, bytes: n
   if (sock.connecting) sock.once("connect", onConnected);
   else onConnected();
 
+  const verify = role !== "bench-sink" && role !== "bench-source";
   sock.on("data", (b: Buffer) => {
-    hIn.update(b);
+    if (verify) hIn.update(b);
     bytesIn += b.length;
     if (role === "echo") {
       hOut.update(b);
@@ -139,6 +149,22 @@ function runRole(stack: Stack, id: string, sock: TcpSocket, role: Role, bytes: n
       sock.end();
     };
     pump();
+  } else if (role === "bench-source") {
+    const chunk = (benchChunk ??= randomBytes(BENCH_CHUNK));
+    let left = bytes;
+    const pump = (): void => {
+      while (left > 0) {
+        const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+        left -= piece.length;
+        bytesOut += piece.length;
+        if (!sock.write(piece)) {
+          sock.once("drain", pump);
+          return;
+        }
+      }
+      sock.end();
+    };
+    pump();
   }
   // sink and echo: allowHalfOpen is false, so our FIN follows the peer's once its data is read.
 }
@@ -161,7 +187,7 @@ async function main(): Promise<void> {
   const clock = new RealClock({ unref: true });
   // --offload 1: super-frames end to end (GRO/TSO through the stack); split: the device alone splits and coalesces.
   const offloadMode = f.get("--offload");
-  const tap = await openTap(tapName, { offload: offloadMode === "1" || offloadMode === "split", superFrames: offloadMode !== "split" });
+  const tap = await openTap(tapName, { offload: offloadMode === "1" || offloadMode === "split", superFrames: offloadMode !== "split", busyPollUs: num(f, "--busy-poll-us") ?? 0 });
   const impaired = ["--loss", "--reorder", "--duplicate", "--corrupt"].some((k) => (num(f, k) ?? 0) > 0);
   const seed = num(f, "--seed") ?? 1;
   const device: FrameDevice = impaired
@@ -178,6 +204,12 @@ async function main(): Promise<void> {
   const ip6 = f.get("--ip6");
   const mac = f.get("--mac");
   const pcap = f.get("--pcap");
+  const rcvbuf = num(f, "--rcvbuf");
+  const sndbuf = num(f, "--sndbuf");
+  const tcpConfig = {
+    ...(rcvbuf !== undefined ? { recvBufferSize: rcvbuf } : {}),
+    ...(sndbuf !== undefined ? { sendBufferSize: sndbuf } : {}),
+  };
   const stack: Stack = createStack({
     device,
     clock,
@@ -186,6 +218,7 @@ async function main(): Promise<void> {
     ...(ip6 !== undefined ? { ipv6: ip6 } : {}),
     ...(mac !== undefined ? { mac } : {}),
     ...(pcap !== undefined ? { pcap } : {}),
+    ...(rcvbuf !== undefined || sndbuf !== undefined ? { tcp: { config: tcpConfig } } : {}),
     dad: false,
     routerSolicitation: false,
     onError: (err) => emit({ event: "exception", message: String((err as Error)?.stack ?? err) }),

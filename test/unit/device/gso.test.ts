@@ -53,6 +53,7 @@ import {
   VIRTIO_NET_HDR_F_NEEDS_CSUM,
   VIRTIO_NET_HDR_LEN,
   VIRTIO_NET_HDR_PLAIN,
+  VNET_HDR_F_COMPLETED,
   type VirtioNetHdrRepr,
 } from "../../../src/device/gso.ts";
 import { checksumOf, pseudoHeaderSumV4 } from "../../../src/wire/checksum.ts";
@@ -441,6 +442,17 @@ describe("handing a super-frame up whole (GRO through the stack)", () => {
     const out = receiveVnetUnitWhole(unit({ ...tsoHdr("tcpv4", 66, 100), flags: 0 }, sup));
     if (out instanceof GsoError) throw new Error(String(out));
     expect(toHex(out.subarray(50, 52))).toBe(SUPER_V4_CSUM);
+  });
+
+  test("a TSO unit the addon marked VNET_HDR_F_COMPLETED keeps the checksum the addon stored (no second sum)", () => {
+    const sup = hex(FIX.v4.super);
+    sup[50] = 0xbe; // stands for the addon's result: it must come through untouched
+    sup[51] = 0xef;
+    const out = receiveVnetUnitWhole(unit({ ...tsoHdr("tcpv4", 66, 100), flags: VNET_HDR_F_COMPLETED }, sup));
+    if (out instanceof GsoError) throw new Error(String(out));
+    expect(toHex(out.subarray(50, 52))).toBe("beef");
+    // The IPv4 header checksum is still the device's to rewrite (the super-frame's Total Length is new).
+    expect(checksumOf(out, 14, 34)).toBe(0);
   });
 
   test("a plain unit with NEEDS_CSUM is completed as by receiveVnetUnit; UDP GSO is refused", () => {
