@@ -99,11 +99,18 @@ export class TcpServer extends EventEmitter<TcpServerEvents> implements TcpListe
   private listener: TcpServerListener | undefined = undefined;
   private readonly sockets = new Set<TcpSocket>();
   private closing = false;
+  /** Every socket's 'close' listener: one function per server, not a closure per connection. */
+  private readonly onSocketClose: (this: TcpSocket) => void;
 
   constructor(host: TcpServerHost, options: TcpServerOptions = {}, connectionListener?: (socket: TcpSocket) => void) {
     super();
     this.host = host;
     this.opts = options;
+    const server = this;
+    this.onSocketClose = function (this: TcpSocket): void {
+      server.sockets.delete(this);
+      server.maybeClosed();
+    };
     if (connectionListener !== undefined) this.on("connection", connectionListener);
   }
 
@@ -238,14 +245,12 @@ export class TcpServer extends EventEmitter<TcpServerEvents> implements TcpListe
       return;
     }
     this.sockets.add(sock);
-    sock.once("close", () => {
-      this.sockets.delete(sock);
-      this.maybeClosed();
-    });
+    // 'on', not 'once': a socket emits 'close' once (no once-wrapper per connection).
+    sock.on("close", this.onSocketClose);
     if (this.opts.noDelay === true) sock.setNoDelay(true);
     if (this.opts.keepAlive === true) sock.setKeepAlive(true, this.opts.keepAliveInitialDelay ?? 0);
     if (this.opts.pauseOnConnect === true) sock.pause();
-    process.nextTick(() => this.emit("connection", sock));
+    process.nextTick(emitConnection, this, sock);
   }
 
   private maybeClosed(): void {
@@ -268,12 +273,19 @@ export class TcpServer extends EventEmitter<TcpServerEvents> implements TcpListe
   }
 }
 
+function emitConnection(server: TcpServer, sock: TcpSocket): void {
+  server.emit("connection", sock);
+}
+
 /**
  * The `TcpServerHost` of a stack's TCP layer: listeners from `layer.listen` (port 0 picks a free
  * ephemeral port, RFC 6056, with `random`), sockets through `attachTcpSocket`.
  */
 export function tcpServerHost(opts: { readonly layer: TcpLayer; readonly clock: Clock; readonly kick: () => void; readonly random: Random }): TcpServerHost {
   const { layer, clock, kick, random } = opts;
+  const socketHost = { layer, clock, kick };
+  const closeOnEnd = { allowHalfOpen: false };
+  const halfOpen = { allowHalfOpen: true };
   return {
     listen(port, local, backlog) {
       let p = port;
@@ -294,7 +306,7 @@ export function tcpServerHost(opts: { readonly layer: TcpLayer; readonly clock: 
       return layer.accept(listener as TcpListener);
     },
     socketFor(conn, o) {
-      return attachTcpSocket({ layer, clock, kick }, conn, { allowHalfOpen: o.allowHalfOpen });
+      return attachTcpSocket(socketHost, conn, o.allowHalfOpen ? halfOpen : closeOnEnd);
     },
     hasFamily(family) {
       return layer.hasFamily(family);

@@ -27,12 +27,12 @@
  * - `bytesWritten` counts bytes handed to TCP (Node also counts what waits in the stream's buffer).
  * - `ref()`/`unref()` are no-ops: the stack's one timer decides whether the process stays alive.
  */
-import { Duplex } from "node:stream";
+import { Duplex, type DuplexOptions } from "node:stream";
 import { constants as osConstants } from "node:os";
 import { WirestackError } from "../errors.ts";
 import type { Clock, TimerId } from "../time/clock.ts";
 import type { Endpoint, TcpConnection, TcpEvent, TcpState, TcpStats } from "../transport/tcp/connection.ts";
-import type { TcpLayer } from "../transport/tcp/layer.ts";
+import type { TcpConnectionOwner, TcpLayer } from "../transport/tcp/layer.ts";
 import { ipv4ToString, ipv6ToString } from "../wire/ip-address.ts";
 
 /** The part of `TcpConnection` the socket uses (the contract's app side), so tests can fake it. */
@@ -126,8 +126,31 @@ function assertNever(x: never): never {
   throw new Error(`unexpected TCP event ${JSON.stringify(x)}`);
 }
 
+/**
+ * The Duplex options of a socket without its own buffer sizes: shared, so a busy server builds no
+ * options object per connection.
+ */
+const DUPLEX_OPTIONS_CLOSE_ON_END = { allowHalfOpen: false, emitClose: false, decodeStrings: true } as const;
+const DUPLEX_OPTIONS_HALF_OPEN = { allowHalfOpen: true, emitClose: false, decodeStrings: true } as const;
+
+function duplexOptions(opts: TcpSocketOptions): DuplexOptions {
+  const allowHalfOpen = opts.allowHalfOpen ?? false;
+  if (opts.readableHighWaterMark === undefined && opts.writableHighWaterMark === undefined) {
+    return allowHalfOpen ? DUPLEX_OPTIONS_HALF_OPEN : DUPLEX_OPTIONS_CLOSE_ON_END;
+  }
+  return {
+    allowHalfOpen,
+    emitClose: false, // 'close' carries hadError, as net.Socket's
+    decodeStrings: true,
+    ...(opts.readableHighWaterMark !== undefined ? { readableHighWaterMark: opts.readableHighWaterMark } : {}),
+    ...(opts.writableHighWaterMark !== undefined ? { writableHighWaterMark: opts.writableHighWaterMark } : {}),
+  };
+}
+
+function noKick(): void {}
+
 /** A TCP socket in the manner of net.Socket (see the module comment for the differences). */
-export class TcpSocket extends Duplex {
+export class TcpSocket extends Duplex implements TcpConnectionOwner {
   /** True until the three-way handshake completes (as net.Socket). */
   connecting: boolean;
   /** Bytes pushed to the reader. */
@@ -140,11 +163,17 @@ export class TcpSocket extends Duplex {
   private readonly conn: TcpSocketConnection;
   private readonly clock: Clock;
   private readonly kickStack: () => void;
+  /**
+   * Set by `attachTcpSocket`: the layer to mark the connection dirty in before the stack's kick. Kept
+   * as fields rather than a closure per socket (a server makes one socket per connection).
+   */
+  private readonly host: TcpSocketHost | undefined;
+  private readonly layerConn: TcpConnection | undefined;
   /** Address texts, built on first use: most sockets of a busy server are never asked. */
   private localInfoCache: TcpAddressInfo | undefined = undefined;
   private remoteInfoCache: TcpAddressInfo | undefined = undefined;
-  /** Chunks `_write`/`_writev` handed us that TCP has not taken yet, and their callback. */
-  private pendingChunks: Uint8Array[] = [];
+  /** Chunks `_write`/`_writev` handed us that TCP has not taken yet (created by the first write), and their callback. */
+  private pendingChunks: Uint8Array[] | undefined = undefined;
   private pendingCb: ((err?: Error | null) => void) | undefined = undefined;
   /** The stream asked for data and has not been told to stop (`push` returned false). */
   private wantData = false;
@@ -158,22 +187,23 @@ export class TcpSocket extends Duplex {
   private connClosed = false;
   /** Destroyed: events about the connection no longer concern the application. */
   private detached = false;
-  private inbox: TcpEvent[] = [];
+  /** Events waiting for the next tick; undefined when none (most sockets see a few batches in all). */
+  private inbox: TcpEvent[] | undefined = undefined;
   private inboxScheduled = false;
   private idleTimer: TimerId | undefined = undefined;
   private lastActive: number;
 
-  constructor(opts: TcpSocketOptions) {
-    super({
-      allowHalfOpen: opts.allowHalfOpen ?? false,
-      emitClose: false, // 'close' carries hadError, as net.Socket's
-      decodeStrings: true,
-      ...(opts.readableHighWaterMark !== undefined ? { readableHighWaterMark: opts.readableHighWaterMark } : {}),
-      ...(opts.writableHighWaterMark !== undefined ? { writableHighWaterMark: opts.writableHighWaterMark } : {}),
-    });
+  /**
+   * `host` and `layerConn` are `attachTcpSocket`'s: with them, every call into the connection marks
+   * it in the layer and kicks the stack (`opts.kick` is then unused).
+   */
+  constructor(opts: TcpSocketOptions, host?: TcpSocketHost, layerConn?: TcpConnection) {
+    super(duplexOptions(opts));
     this.conn = opts.connection;
     this.clock = opts.clock;
-    this.kickStack = opts.kick ?? (() => {});
+    this.kickStack = opts.kick ?? noKick;
+    this.host = host;
+    this.layerConn = layerConn;
     const st = this.conn.state;
     this.connecting = st === "SYN-SENT" || st === "SYN-RECEIVED";
     this.lastActive = this.clock.now();
@@ -308,10 +338,21 @@ export class TcpSocket extends Duplex {
    */
   _deliver(events: readonly TcpEvent[]): void {
     if (events.length === 0) return;
-    for (const e of events) this.inbox.push(e);
+    // The first batch is copied at its size (a growing [] reserves room for 16 and more).
+    if (this.inbox === undefined) this.inbox = events.slice();
+    else for (const e of events) this.inbox.push(e);
     if (this.inboxScheduled) return;
     this.inboxScheduled = true;
-    process.nextTick(() => this.drainInbox());
+    process.nextTick(TcpSocket.drainInboxOf, this);
+  }
+
+  /**
+   * The layer's owner callback (`TcpConnectionOwner`, set by `attachTcpSocket`): the socket itself
+   * hears its connection, with no callback object per connection. Same as `_deliver`.
+   * @internal
+   */
+  deliver(events: readonly TcpEvent[]): void {
+    this._deliver(events);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -322,7 +363,7 @@ export class TcpSocket extends Duplex {
       callback(this.epipe());
       return;
     }
-    this.pendingChunks.push(chunk);
+    (this.pendingChunks ??= []).push(chunk);
     this.pendingCb = callback;
     this.pushPending();
   }
@@ -332,7 +373,8 @@ export class TcpSocket extends Duplex {
       callback(this.epipe());
       return;
     }
-    for (const c of chunks) this.pendingChunks.push(c.chunk);
+    const pending = (this.pendingChunks ??= []);
+    for (const c of chunks) pending.push(c.chunk);
     this.pendingCb = callback;
     this.pushPending();
   }
@@ -360,11 +402,11 @@ export class TcpSocket extends Duplex {
         // The app is done with the socket: FIN (if not sent yet) and orphan the connection.
         this.shutDown = true;
         this.conn.close(this.clock.now());
-        this.kickStack();
+        this.kickNow();
       }
     }
     this.detached = true;
-    this.pendingChunks = [];
+    this.pendingChunks = undefined;
     this.pendingCb = undefined;
     this.finalWaiting = undefined;
     callback(err);
@@ -381,28 +423,38 @@ export class TcpSocket extends Duplex {
   }
 
   private kick(): void {
-    if (!this.connClosed) this.kickStack();
+    if (!this.connClosed) this.kickNow();
+  }
+
+  /** Marks the connection for the layer's flush (attached sockets), then the stack's kick. */
+  private kickNow(): void {
+    const host = this.host;
+    if (host !== undefined) {
+      host.layer.kick(this.layerConn as TcpConnection);
+      host.kick();
+    } else this.kickStack();
   }
 
   /** Hands pending chunks to TCP; the write callback runs once all of them are taken. */
   private pushPending(): void {
     let accepted = 0;
-    while (this.pendingChunks.length > 0) {
-      const chunk = this.pendingChunks[0] as Uint8Array;
+    const pending = this.pendingChunks;
+    while (pending !== undefined && pending.length > 0) {
+      const chunk = pending[0] as Uint8Array;
       const n = chunk.length === 0 ? 0 : this.conn.write(chunk);
       accepted += n;
       if (n < chunk.length) {
-        this.pendingChunks[0] = chunk.subarray(n);
+        pending[0] = chunk.subarray(n);
         break;
       }
-      this.pendingChunks.shift();
+      pending.shift();
     }
     if (accepted > 0) {
       this.bytesWritten += accepted;
       this.touch();
       this.kick();
     }
-    if (this.pendingChunks.length === 0 && this.pendingCb !== undefined) {
+    if ((pending === undefined || pending.length === 0) && this.pendingCb !== undefined) {
       const cb = this.pendingCb;
       this.pendingCb = undefined;
       cb();
@@ -432,11 +484,16 @@ export class TcpSocket extends Duplex {
     }
   }
 
+  /** The tick callback of `_deliver`: one function for every socket, no closure per batch. */
+  private static drainInboxOf(sock: TcpSocket): void {
+    sock.drainInbox();
+  }
+
   private drainInbox(): void {
     this.inboxScheduled = false;
     const events = this.inbox;
-    this.inbox = [];
-    for (const e of events) this.handle(e);
+    this.inbox = undefined;
+    if (events !== undefined) for (const e of events) this.handle(e);
   }
 
   private handle(e: TcpEvent): void {
@@ -507,13 +564,13 @@ export class TcpSocket extends Duplex {
     if (this.shutDown || this.connClosed) return;
     this.shutDown = true;
     this.conn.shutdown(this.clock.now());
-    this.kickStack();
+    this.kickNow();
   }
 
   private abortConnection(): void {
     if (this.connClosed) return;
     this.conn.abort(this.clock.now());
-    this.kickStack();
+    this.kickNow();
     this.connClosed = this.conn.state === "CLOSED";
   }
 
@@ -556,15 +613,17 @@ export function attachTcpSocket(
   conn: TcpConnection,
   opts: Omit<TcpSocketOptions, "connection" | "clock" | "kick"> = {},
 ): TcpSocket {
-  const sock = new TcpSocket({
-    ...opts,
-    connection: conn,
-    clock: host.clock,
-    kick: () => {
-      host.layer.kick(conn);
-      host.kick();
+  const sock = new TcpSocket(
+    {
+      connection: conn,
+      clock: host.clock,
+      allowHalfOpen: opts.allowHalfOpen,
+      readableHighWaterMark: opts.readableHighWaterMark,
+      writableHighWaterMark: opts.writableHighWaterMark,
     },
-  });
-  host.layer.setOwner(conn, { deliver: (events) => sock._deliver(events) });
+    host,
+    conn,
+  );
+  host.layer.setOwner(conn, sock);
   return sock;
 }

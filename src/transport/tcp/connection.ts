@@ -346,6 +346,9 @@ export interface CookieSynInfo {
   timestamps: boolean;
 }
 
+/** What `takeEvents` returns when there is nothing to report. */
+const NO_EVENTS: readonly TcpEvent[] = Object.freeze([]);
+
 /** A TCP connection (see the module comment). */
 export class TcpConnection {
   readonly local: Endpoint;
@@ -2066,9 +2069,13 @@ export class TcpConnection {
     if (this.st === "ESTABLISHED" || this.st === "CLOSE-WAIT") this.keepaliveAt = (now ?? this.lastRecvAt) + idleMs;
   }
 
-  /** Events since the last call, in order. */
-  takeEvents(): TcpEvent[] {
+  /**
+   * Events since the last call, in order. A non-empty result is the caller's to keep; an empty one
+   * is shared (most flushes of a connection have nothing to report, and allocate nothing).
+   */
+  takeEvents(): readonly TcpEvent[] {
     const e = this.events;
+    if (e.length === 0) return NO_EVENTS;
     this.events = [];
     return e;
   }

@@ -77,6 +77,10 @@ export interface TcpListenerOptions {
   readonly counters?: Counters | undefined;
 }
 
+/** The decisions that carry nothing of the segment: one object each, not one per SYN. */
+const SYN_RECEIVED: ListenDecision = Object.freeze({ kind: "syn-received" });
+const RESET: ListenDecision = Object.freeze({ kind: "reset" });
+
 /** A listening port (see the module comment). Created by `TcpLayer.listen`. */
 export class TcpListener {
   readonly port: number;
@@ -136,7 +140,7 @@ export class TcpListener {
     if (f & TCP_ACK) {
       if (f & TCP_SYN || !this.cookiesRecent(now)) {
         this.counters.inc("rx.ack-reset");
-        return { kind: "reset" };
+        return RESET;
       }
       return this.checkCookie(seg, local, remote, now);
     }
@@ -146,7 +150,7 @@ export class TcpListener {
       if (this.acceptQueueFull) return this.drop("accept-queue-full");
       if (this.synQueue.size < this.synQueueLimit) {
         this.counters.inc("rx.syn");
-        return { kind: "syn-received" };
+        return SYN_RECEIVED;
       }
       // RFC 4987 §3.6: the SYN queue is full; answer with a cookie and keep nothing.
       this.lastOverflowAt = now;

@@ -141,7 +141,7 @@ export class Dialogue {
     this.at(t);
   }
 
-  events(): TcpEvent[] {
+  events(): readonly TcpEvent[] {
     return this.conn.takeEvents();
   }
 

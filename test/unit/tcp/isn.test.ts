@@ -1,3 +1,4 @@
+import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { seededRandom } from "../../../src/time/random.ts";
 import type { Endpoint } from "../../../src/transport/tcp/connection.ts";
@@ -74,5 +75,42 @@ describe("RFC 6528 ISNs", () => {
     expect(keyedHash32(k2, "a", LOCAL, REMOTE, [1, 2])).not.toBe(h);
     expect(keyedHash32(k1, "b", LOCAL, REMOTE, [1, 2])).not.toBe(h);
     expect(keyedHash32(k1, "a", LOCAL, REMOTE, [1, 3])).not.toBe(h);
+  });
+
+  it("keyedHash32 is HMAC-SHA-256 (RFC 2104), first 4 bytes big-endian, for messages of one to three blocks", () => {
+    const r = seededRandom(11);
+    // The message as keyedHash32 lays it out: label, each endpoint (family, port, address), then 32-bit words.
+    const layout = (label: string, l: Endpoint | undefined, rm: Endpoint | undefined, words: readonly number[]): Buffer => {
+      const parts: number[] = [...Buffer.from(label)];
+      for (const e of [l, rm]) {
+        if (e === undefined) continue;
+        parts.push(e.family, e.port >>> 8, e.port & 0xff);
+        if (typeof e.address === "number") parts.push(e.address >>> 24, (e.address >>> 16) & 0xff, (e.address >>> 8) & 0xff, e.address & 0xff);
+        else parts.push(...e.address);
+      }
+      for (const w of words) parts.push(w >>> 24, (w >>> 16) & 0xff, (w >>> 8) & 0xff, w & 0xff);
+      return Buffer.from(parts);
+    };
+    const cases: [string, Endpoint | undefined, Endpoint | undefined, number[]][] = [
+      ["isn", LOCAL, REMOTE, []],
+      ["ts-offset", { ...LOCAL, port: 0 }, { ...REMOTE, port: 0 }, []],
+      ["syn-cookie", v6("fd00::1", 443), v6("fd00::2", 50000), [7, 0xdeadbeef, 3]],
+      ["", undefined, undefined, []],
+      // 55 and 56 bytes: the last length that fits one padded block, and the first that needs two.
+      ["x".repeat(55), undefined, undefined, []],
+      ["y".repeat(56), undefined, undefined, []],
+      ["z".repeat(64), v6("fd00::9", 1), v6("fd00::8", 2), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]],
+    ];
+    for (let i = 0; i < 200; i++) {
+      const words = Array.from({ length: r.nextInt(6) }, () => r.nextU32());
+      cases.push([`l${i}`, v4(`10.${i}.0.1`, r.nextInt(65536)), v4(`10.0.${i}.2`, r.nextInt(65536)), words]);
+    }
+    for (const keyLen of [1, 16, 64]) {
+      const key = r.bytes(keyLen);
+      for (const [label, l, rm, words] of cases) {
+        const want = createHmac("sha256", key).update(layout(label, l, rm, words)).digest().readUInt32BE(0);
+        expect(keyedHash32(key, label, l, rm, words), `${label} key ${keyLen}`).toBe(want);
+      }
+    }
   });
 });
