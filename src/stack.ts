@@ -272,7 +272,7 @@ export class Stack {
     this.tcpHost = tcpServerHost({ layer: this.tcpLayer, clock: this.clock, kick: () => this.kick(), random: this.random.fork("tcp-server") });
     this.pingId = this.random.fork("ping").nextInt(0x10000);
 
-    device.setReceiver((frames) => this.receive(frames));
+    device.setReceiver((frames, checksumsValid) => this.receive(frames, checksumsValid));
     const now = this.clock.now();
     this.link.announce(now);
     this.ipv6.start(now);
@@ -408,12 +408,12 @@ export class Stack {
     if (!this.closed) this.service(this.clock.now());
   }
 
-  private receive(frames: readonly Uint8Array[]): void {
+  private receive(frames: readonly Uint8Array[], checksumsValid: Uint8Array | undefined): void {
     if (this.closed) return;
     const now = this.clock.now();
-    for (const frame of frames) {
+    for (let i = 0; i < frames.length; i++) {
       try {
-        this.processFrame(frame, now);
+        this.processFrame(frames[i] as Uint8Array, now, checksumsValid !== undefined && checksumsValid[i] === 1);
       } catch (err) {
         this.stats.inc("exception");
         this.lastError = err;
@@ -423,7 +423,8 @@ export class Stack {
     this.service(now);
   }
 
-  private processFrame(frame: Uint8Array, now: number): void {
+  /** `checksumValid`: the device vouches for the transport checksum (device/types.ts FrameReceiver). */
+  private processFrame(frame: Uint8Array, now: number, checksumValid: boolean): void {
     const ingress: LinkIngress | undefined = this.link.processFrame(frame, now);
     if (ingress === undefined) return;
     if (ingress.kind === "ipv4") {
@@ -432,14 +433,15 @@ export class Stack {
         return;
       }
       const d = this.ipv4.processPacket(ingress, now);
-      if (d !== undefined) this.processIpv4(d, now);
+      // A reassembled datagram is new memory: what the device said of one frame says nothing of it.
+      if (d !== undefined) this.processIpv4(d, now, checksumValid && d.packet.buffer === frame.buffer);
     } else {
       const d = this.ipv6?.processPacket(ingress, now);
-      if (d !== undefined) this.processIpv6(d, now);
+      if (d !== undefined) this.processIpv6(d, now, checksumValid && d.packet.buffer === frame.buffer);
     }
   }
 
-  private processIpv4(d: Ipv4Delivery, now: number): void {
+  private processIpv4(d: Ipv4Delivery, now: number, checksumValid: boolean): void {
     const icmp = this.icmpv4 as Icmpv4;
     switch (d.protocol) {
       case IP_PROTOCOL_ICMP: {
@@ -454,7 +456,7 @@ export class Stack {
         return;
       case IP_PROTOCOL_TCP:
         // RFC 9293 §3.10.7.1: TCP answers closed ports itself (RST), not with ICMP.
-        this.tcpLayer.processSegment(d, now);
+        this.tcpLayer.processSegment(d, now, checksumValid);
         return;
       default:
         // RFC 1122 §3.2.2.1: a protocol we do not implement.
@@ -462,7 +464,7 @@ export class Stack {
     }
   }
 
-  private processIpv6(d: Ipv6Delivery, now: number): void {
+  private processIpv6(d: Ipv6Delivery, now: number, checksumValid: boolean): void {
     const icmp = this.icmpv6 as Icmpv6;
     switch (d.protocol) {
       case IP_PROTOCOL_ICMPV6: {
@@ -490,7 +492,7 @@ export class Stack {
         if (this.udpLayer.processDatagram(d, now) === "port-unreachable") icmp.sendError(d, "port-unreachable", now);
         return;
       case IP_PROTOCOL_TCP:
-        this.tcpLayer.processSegment(d, now);
+        this.tcpLayer.processSegment(d, now, checksumValid);
         return;
       default:
         // RFC 8200 §4: an unrecognized Next Header is answered with Parameter Problem code 1.

@@ -71,10 +71,10 @@ export class CaptureDevice implements FrameDevice {
     this.mtu = inner.mtu;
     this.snapLen = options.snapLen ?? Infinity;
     if (!(this.snapLen >= 1)) throw new RangeError(`CaptureDevice: snapLen ${options.snapLen} < 1`);
-    inner.setReceiver((frames) => {
+    inner.setReceiver((frames, checksumsValid) => {
       if (this.closed) return;
       for (const f of frames) this.record(f);
-      this.receiver?.(frames);
+      this.receiver?.(frames, checksumsValid);
     });
   }
 

@@ -432,8 +432,9 @@ export class TapDevice implements FrameDevice {
     if (receiver === undefined) return;
     const ends = this.handle.ends;
     if (this.vnetHdr) {
-      const frames = this.offload !== undefined ? this.unwrapVnetWhole(batch, count, ends) : this.unwrapVnet(batch, count, ends);
-      if (frames.length > 0) receiver(frames);
+      const valid = new Uint8Array(count);
+      const frames = this.offload !== undefined ? this.unwrapVnetWhole(batch, count, ends, valid) : this.unwrapVnet(batch, count, ends);
+      if (frames.length > 0) receiver(frames, this.offload !== undefined ? valid : undefined);
       return;
     }
     const frames = new Array<Uint8Array>(count);
@@ -447,7 +448,7 @@ export class TapDevice implements FrameDevice {
   };
 
   /** A batch of (virtio_net_hdr + frame) units as frames for an offload-aware stack: super-frames whole. */
-  private unwrapVnetWhole(batch: Buffer, count: number, ends: Uint32Array): Uint8Array[] {
+  private unwrapVnetWhole(batch: Buffer, count: number, ends: Uint32Array, valid: Uint8Array): Uint8Array[] {
     const frames: Uint8Array[] = [];
     let start = 0;
     for (let i = 0; i < count; i++) {
@@ -463,6 +464,8 @@ export class TapDevice implements FrameDevice {
       }
       if (gsoType !== 0) this.off.rxSuperFrames++;
       else if (needsCsum) this.off.rxChecksumsCompleted++;
+      // Locally built by the kernel, its checksum completed or computed just now: nothing to verify.
+      if (gsoType !== 0 || needsCsum) valid[frames.length] = 1;
       frames.push(out);
     }
     return frames;

@@ -7,8 +7,13 @@
  * the buffer). Frames handed to the receiver belong to the receiver.
  */
 
-/** Receives a batch of frames: everything the device had ready at one moment. */
-export type FrameReceiver = (frames: readonly Uint8Array[]) => void;
+/**
+ * Receives a batch of frames: everything the device had ready at one moment. `checksumsValid`, when
+ * given, has one entry per frame: 1 when the device vouches for the frame's transport checksum because the
+ * frame never crossed a wire — the kernel built it and left the checksum to the device, which
+ * completed it (Linux's CHECKSUM_PARTIAL/CHECKSUM_UNNECESSARY) — so the stack need not sum it again.
+ */
+export type FrameReceiver = (frames: readonly Uint8Array[], checksumsValid?: Uint8Array) => void;
 
 /**
  * What a device with segmentation offload (a TAP with IFF_VNET_HDR; gVisor's fdbased endpoint with

@@ -229,6 +229,16 @@ describe("RFC 9293 §3.10.7.1: segments to a CLOSED port", () => {
     expect(layer.counters.get("drop.bad-checksum")).toBe(2);
   });
 
+  it("a checksum the device vouches for (a frame the local kernel built) is not summed again", () => {
+    const { ip, layer } = server();
+    const bad = hex(SYN);
+    bad[16] = (bad[16] as number) ^ 0x01; // what only a device's word makes acceptable
+    layer.processSegment(deliver4(bad), 0, true);
+    expect(layer.counters.get("drop.bad-checksum")).toBe(0);
+    expect(layer.counters.get("rx.checksum-trusted")).toBe(1);
+    expect(ip.take().length).toBe(1); // the SYN-ACK
+  });
+
   it("RFC 1122 §4.2.3.10: nothing to broadcast or multicast destinations", () => {
     const { ip, layer } = server();
     layer.processSegment({ ...deliver4(hex(SYN)), dstKind: "broadcast" } as IpDelivery, 0);
