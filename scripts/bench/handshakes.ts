@@ -185,9 +185,15 @@ async function kernelHandshakes(config: BenchConfig): Promise<BenchResult[]> {
     const env = await openTapEnv(120);
     try {
       tuneClientPorts(env.ns);
-      env.peer.send({ cmd: "listen", port: 5001, role: "sink" });
+      env.peer.send({ cmd: "listen", port: 5001, role: "bench-accept" });
       await env.peer.waitFor((e) => e.event === "listening" && e.port === 5001, 10_000, "listening");
       ours = await kernelLoadRate(bin, env.ns, STACK_IP, 5001, secs);
+      const seen = env.peer.events.length;
+      env.peer.send({ cmd: "stats" });
+      const stats = await env.peer.waitFor((e) => e.event === "stats" && env.peer.events.indexOf(e) >= seen, 10_000, "stats");
+      const counted = stats.accepts as { closed: number; errors: number } | undefined;
+      if (counted === undefined || counted.closed === 0) throw new Error("handshakes: the TAP peer counted no closed connection");
+      if (counted.errors > 0) throw new Error(`handshakes: ${counted.errors} connections failed in our stack`);
     } finally {
       await env.close();
     }
@@ -196,7 +202,7 @@ async function kernelHandshakes(config: BenchConfig): Promise<BenchResult[]> {
     const client = `C client (scripts/bench/connect-load.c: epoll, ${KERNEL_IN_FLIGHT} non-blocking connects in flight, each closed with a FIN once established; client namespace tcp_tw_reuse=1, ports 1024–65535) for ${secs} s after an untimed ${Math.max(0.2, secs / 6)} s`;
     return [
       compared("handshakes.tap", ours, "conn/s", "kernel listener over veth", ref,
-        `${client} against our stack on a TAP (test/interop/tcp-peer.ts, role sink: two JSON lines per connection on stdout); reference: the same client against the same program's accept+close server over a veth; target ≥ 20 000/s`),
+        `${client} against our stack on a TAP (test/interop/tcp-peer.ts, role bench-accept: discards, counts, prints nothing per connection); reference: the same client against the same program's accept+close server over a veth; target ≥ 20 000/s`),
       compared("handshakes.tap.serve", serve, "conn/s", "kernel listener over veth", ref,
         `the same ${client} against \`wirestack serve --services discard\` (port 9) on a TAP; reference as handshakes.tap`),
     ];

@@ -26,6 +26,8 @@
  * roles do what iperf3 does and verify nothing, so that the instrument costs little next to the stack
  * it measures: "bench-sink" is "sink" counting bytes without hashing them, "bench-source" is "source"
  * writing one buffer filled once (random) again and again (their digests are those of no bytes).
+ * "bench-accept" (for connection-rate benchmarks) discards what it reads, prints nothing per
+ * connection and only counts: the `stats` event carries {"accepts":{"closed":N,"errors":N}}.
  *
  * Output, one JSON object per line on stdout: {"event":"ready"}, {"event":"listening","port":P},
  * {"event":"connected","id":I,"local":…,"remote":…}, {"event":"done","id":I,"role":R,"bytesIn":N,
@@ -43,7 +45,7 @@ import { createStack, type Stack } from "../../src/stack.ts";
 import { RealClock } from "../../src/time/clock.ts";
 
 /** A role a connection plays. */
-type Role = "sink" | "source" | "echo" | "bench-sink" | "bench-source";
+type Role = "sink" | "source" | "echo" | "bench-sink" | "bench-source" | "bench-accept";
 
 /** One command read from stdin. */
 type Command =
@@ -82,8 +84,25 @@ function connectionOf(stack: Stack, sock: TcpSocket): TcpConnection | undefined 
   return stack.tcpLayer.connections().find((c) => c.local.port === sock.localPort && c.remote.port === sock.remotePort);
 }
 
+/** What the "bench-accept" role counted. */
+const accepts = { closed: 0, errors: 0 };
+const countClose = (): void => {
+  accepts.closed++;
+};
+const countError = (): void => {
+  accepts.errors++;
+};
+const discard = (): void => {};
+
 /** Runs `role` on `sock`; prints `connected` at once and `done` when the socket has closed. */
 function runRole(stack: Stack, id: string, sock: TcpSocket, role: Role, bytes: number): void {
+  if (role === "bench-accept") {
+    // allowHalfOpen is false: our FIN follows the peer's. No closure per connection.
+    sock.on("data", discard);
+    sock.on("error", countError);
+    sock.on("close", countClose);
+    return;
+  }
   const started = performance.now();
   const hIn = createHash("sha256");
   const hOut = createHash("sha256");
@@ -235,7 +254,7 @@ async function main(): Promise<void> {
         runRole(stack, c.id, stack.tcp.connect({ host: c.host, port: c.port }), c.role, c.bytes ?? 0);
         return true;
       case "stats":
-        emit({ event: "stats", counters: stack.counters(), fault: faultCounters(device), tap: tap.stats(), offload: tap.offloadStats() });
+        emit({ event: "stats", counters: stack.counters(), fault: faultCounters(device), tap: tap.stats(), offload: tap.offloadStats(), accepts });
         return true;
       case "exit":
         emit({ event: "stats", counters: stack.counters(), fault: faultCounters(device) });
