@@ -39,6 +39,7 @@ import {
   VNET_HDR_F_COMPLETED,
 } from "./gso.ts";
 import type { DeviceOffload, FrameDevice, FrameReceiver } from "./types.ts";
+import { recyclePacket } from "../wire/packet-buffer.ts";
 
 /** Codes of the errors `openTap` throws. */
 export type TapErrorCode =
@@ -358,7 +359,10 @@ export class TapDevice implements FrameDevice {
     const payload = frame.length - hdr.hdrLen;
     this.off.txStackSuperFrames++;
     this.off.txStackSuperBytes += payload;
-    return this.handle.writeVnet(this.hdrOut, frame) ? Math.max(1, Math.ceil(payload / segmentSize)) : 0;
+    const ok = this.handle.writeVnet(this.hdrOut, frame);
+    // write(2) copied it: the 64 KiB buffer can carry the next super-segment.
+    recyclePacket(frame);
+    return ok ? Math.max(1, Math.ceil(payload / segmentSize)) : 0;
   }
 
   private writeCoalesced(frames: readonly Uint8Array[]): number {

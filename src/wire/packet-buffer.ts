@@ -4,7 +4,8 @@
  * has `PACKET_HEADROOM` spare bytes before it; `expandFront(view, k)` returns the view grown by `k`
  * bytes at the front — in place when the view came from `allocPacket` and has room, else as a copy.
  *
- * Small packets are carved from shared slabs (as Node's Buffer pool does), one slab per
+ * Large packets get an ArrayBuffer of their own, reused once a device hands it back
+ * (`recyclePacket`). Small packets are carved from shared slabs (as Node's Buffer pool does), one slab per
  * `SLAB_SIZE` bytes instead of one ArrayBuffer (and one WeakSet entry) per packet: a slab is never
  * reused, only dropped when no view of it is left, so every packet's bytes are fresh zeroes. Each
  * slab keeps a map of where its packets start (8-byte units), so `expandFront` never grows a view
@@ -37,6 +38,14 @@ let slabUsed = 0;
 export function allocPacket(length: number, headroom = PACKET_HEADROOM): Uint8Array {
   const total = headroom + length;
   if (total > SLAB_SIZE >>> 2) {
+    for (let i = spares.length - 1; i >= 0; i--) {
+      const buffer = spares[i] as ArrayBuffer;
+      if (buffer.byteLength < total) continue;
+      spares.splice(i, 1);
+      const view = new Uint8Array(buffer, 0, total);
+      view.fill(0);
+      return view.subarray(headroom);
+    }
     const buf = new Uint8Array(total);
     ours.add(buf.buffer);
     return buf.subarray(headroom);
@@ -54,9 +63,30 @@ export function allocPacket(length: number, headroom = PACKET_HEADROOM): Uint8Ar
 }
 
 /**
- * Whether `view` lies in memory allocated here. Such memory is never reused, and the stack writes no
- * packet again once it has handed it to a device, so a device may pass it on without a copy (the
- * memory wire does).
+ * Large packets (a TSO super-segment: 64 KiB) handed back by a device that has written them out
+ * (`recyclePacket`), for `allocPacket` to reuse: a fresh 64 KiB ArrayBuffer per super-segment made
+ * the collector a quarter of a bulk sender's time (each one is external memory, and their churn
+ * triggers full collections).
+ */
+const spares: ArrayBuffer[] = [];
+const MAX_SPARES = 8;
+
+/**
+ * Hands back a packet that was allocated here, is at least a quarter slab, and nothing refers to any
+ * more: a device calls it once the kernel has copied the frame (the frame was the device's to keep
+ * since `send`, device/types.ts). Anything else is ignored.
+ */
+export function recyclePacket(view: Uint8Array): void {
+  const buffer = view.buffer;
+  if (!(buffer instanceof ArrayBuffer) || spares.length >= MAX_SPARES || !ours.has(buffer) || spares.includes(buffer)) return;
+  spares.push(buffer);
+}
+
+/**
+ * Whether `view` lies in memory allocated here. Such memory is reused only when the device it was
+ * sent to hands it back (`recyclePacket`), and the stack writes no packet again once it has handed
+ * it to a device, so a device may pass it on without a copy (the memory wire does; it never hands
+ * anything back).
  */
 export function isPacketMemory(view: Uint8Array): boolean {
   const buffer = view.buffer;

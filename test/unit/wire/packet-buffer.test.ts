@@ -4,7 +4,7 @@
  * we did not allocate is never written in front of.
  */
 import { describe, expect, test } from "vitest";
-import { PACKET_HEADROOM, allocPacket, expandFront } from "../../../src/wire/packet-buffer.ts";
+import { PACKET_HEADROOM, allocPacket, expandFront, isPacketMemory, recyclePacket } from "../../../src/wire/packet-buffer.ts";
 
 describe("allocPacket / expandFront", () => {
   test("a packet is zeroed and grows in place by up to its headroom", () => {
@@ -42,6 +42,26 @@ describe("allocPacket / expandFront", () => {
   test("a large packet gets its own buffer and still grows in place", () => {
     const big = allocPacket(60_000);
     expect(expandFront(big, 54).buffer).toBe(big.buffer);
+  });
+
+  test("a large packet handed back by its device carries the next one, zeroed; small and foreign ones are ignored", () => {
+    const big = allocPacket(60_000);
+    big.fill(0xee);
+    recyclePacket(big);
+    recyclePacket(big); // twice: must still not be handed out twice
+    const next = allocPacket(59_000);
+    expect(next.buffer).toBe(big.buffer);
+    expect(next.every((b) => b === 0)).toBe(true);
+    expect(isPacketMemory(next)).toBe(true);
+    const other = allocPacket(59_000);
+    expect(other.buffer).not.toBe(big.buffer);
+
+    const small = allocPacket(100);
+    recyclePacket(small);
+    recyclePacket(new Uint8Array(60_000));
+    const after = allocPacket(60_000);
+    expect(after.buffer).not.toBe(small.buffer);
+    expect(isPacketMemory(new Uint8Array(60_000))).toBe(false);
   });
 
   test("memory not from allocPacket is never grown in place (a received Buffer may share its pool)", () => {
