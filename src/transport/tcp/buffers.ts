@@ -113,6 +113,9 @@ export class SendBuffer {
   }
 }
 
+/** A received segment this long is read as a view of its own (`ReceiveBuffer.read`). */
+export const VIEW_MIN_BYTES = 16 * 1024;
+
 /** In-order bytes accepted from the peer and not yet read by the application. */
 export class ReceiveBuffer {
   private queue: Uint8Array[] = [];
@@ -148,7 +151,9 @@ export class ReceiveBuffer {
 
   /**
    * Up to `maxBytes` (all when undefined) of the oldest bytes, or undefined when empty. A view when
-   * they come from one received segment, else one copy.
+   * they come from one received segment, else one copy. A segment of at least `VIEW_MIN_BYTES`
+   * (a super-frame from a TSO/GRO link) is returned alone, as a view, rather than copied together
+   * with the next: fewer bytes than asked, but no copy and no new buffer.
    */
   read(maxBytes?: number): Uint8Array | undefined {
     if (this.len === 0) return undefined;
@@ -156,9 +161,10 @@ export class ReceiveBuffer {
     if (want <= 0) return undefined;
     const head = this.queue[this.first] as Uint8Array;
     let out: Uint8Array;
-    if (head.length >= want) {
-      out = want === head.length ? head : head.subarray(0, want);
-      this.consume(want);
+    if (head.length >= want || head.length >= VIEW_MIN_BYTES) {
+      const n = Math.min(want, head.length);
+      out = n === head.length ? head : head.subarray(0, n);
+      this.consume(n);
       return out;
     }
     out = new Uint8Array(want);

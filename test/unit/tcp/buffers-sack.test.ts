@@ -3,7 +3,7 @@
  * order, RFC 6675 §4 IsLost / SetPipe / NextSeg, bounds.
  */
 import { describe, expect, test } from "vitest";
-import { ReceiveBuffer, SendBuffer } from "../../../src/transport/tcp/buffers.ts";
+import { ReceiveBuffer, SendBuffer, VIEW_MIN_BYTES } from "../../../src/transport/tcp/buffers.ts";
 import { OutOfOrderQueue, Scoreboard } from "../../../src/transport/tcp/sack.ts";
 
 const seqBytes = (n: number, from = 0) => Uint8Array.from({ length: n }, (_, i) => (from + i) & 0xff);
@@ -56,6 +56,22 @@ describe("ReceiveBuffer", () => {
     expect([...r.read()!]).toEqual([7, 8, 9]);
     expect(r.read()).toBeUndefined();
     expect(r.window()).toBe(10);
+  });
+
+  test("a super-frame's payload (≥ VIEW_MIN_BYTES) is read alone as a view, not copied with the next", () => {
+    const r = new ReceiveBuffer(1 << 20);
+    const big = seqBytes(VIEW_MIN_BYTES + 100);
+    const small = seqBytes(10);
+    r.push(big);
+    r.push(small);
+    const first = r.read(64 * 1024)!;
+    expect(first.buffer).toBe(big.buffer);
+    expect(first.length).toBe(big.length);
+    expect(r.read(64 * 1024)!.buffer).toBe(small.buffer);
+    // Below the threshold, small segments are still joined into one read.
+    r.push(seqBytes(5));
+    r.push(seqBytes(5, 5));
+    expect([...r.read(64 * 1024)!]).toEqual([...seqBytes(10)]);
   });
 });
 
