@@ -313,7 +313,7 @@ static uint16_t fold_be(uint64_t s) {
  * Completes a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM) of the unit just read, as a NIC would,
  * while its bytes are still in cache: the field at csum_start + csum_offset holds the pseudo-header
  * sum; everything from csum_start to the end of the IP packet (link padding excluded) is summed with
- * it and the complement stored (0 as 0xFFFF, Linux's CSUM_MANGLED_0). Done for plain frames always,
+ * it and the complement stored (a UDP 0 as 0xFFFF). Done for plain frames always,
  * and for TCP super-frames when JS keeps them whole (split, each piece gets its own sum in JS). A
  * header whose offsets do not fit the frame is left as it is, for JS to refuse. The same sum in
  * JavaScript cost about 9 % of the process's time in a 64 KiB-frame receive (README, Performance).
@@ -337,7 +337,9 @@ static void complete_csum(tap_t *tap, uint8_t *unit, size_t n) {
   }
   if (start >= end || field + 2 > end) return;
   uint16_t c = (uint16_t)~fold_be(sum_native(f + start, end - start));
-  if (c == 0) c = 0xffff;
+  /* RFC 768: a UDP sum of 0 is sent as 0xFFFF (0 means "no checksum"); TCP and ICMPv6 keep 0
+   * (Wireshark calls a TCP checksum of 0xFFFF an error; RFC 1624 §3). csum_offset 6 is UDP's. */
+  if (c == 0 && ((size_t)unit[8] | ((size_t)unit[9] << 8)) == 6) c = 0xffff;
   f[field] = (uint8_t)(c >> 8);
   f[field + 1] = (uint8_t)c;
   unit[0] = (uint8_t)((unit[0] & ~VIRTIO_NET_HDR_F_NEEDS_CSUM) | TAP_VNET_F_COMPLETED);

@@ -204,8 +204,9 @@ export function emitVirtioNetHdr(repr: VirtioNetHdrRepr, out: Uint8Array, at: nu
 /**
  * Completes a partial checksum in place (VIRTIO_NET_HDR_F_NEEDS_CSUM): the field at
  * csumStart + csumOffset holds the pseudo-header sum; the one's-complement sum from csumStart to the
- * end of the frame, that field included, is folded and stored. A result of 0 is stored as 0xFFFF, as
- * Linux's skb_checksum_help does (CSUM_MANGLED_0: for UDP 0 would mean "no checksum", RFC 768).
+ * end of the frame, that field included, is folded and stored. A UDP result of 0 is stored as 0xFFFF
+ * (RFC 768: 0 would mean "no checksum"; csum_offset 6 is UDP's field); TCP and ICMPv6 keep 0, as
+ * their software checksums do — Wireshark calls a TCP checksum of 0xFFFF an error (RFC 1624 §3).
  */
 export function completeChecksum(frame: Uint8Array, csumStart: number, csumOffset: number): GsoError | undefined {
   const field = csumStart + csumOffset;
@@ -213,13 +214,15 @@ export function completeChecksum(frame: Uint8Array, csumStart: number, csumOffse
     return new GsoError("virtio-net", "bad-value", `csum ${csumStart}+${csumOffset} outside ${frame.length} bytes`);
   }
   const c = checksumOf(frame, csumStart, frame.length);
-  const stored = c === 0 ? 0xffff : c;
+  const stored = c === 0 && csumOffset === UDP_CSUM_OFFSET ? 0xffff : c;
   frame[field] = stored >>> 8;
   frame[field + 1] = stored & 0xff;
   return undefined;
 }
 
 const ETH_LEN = 14;
+/** The checksum field's offset in a UDP header (RFC 768). */
+const UDP_CSUM_OFFSET = 6;
 const ETHERTYPE_IPV4 = 0x0800;
 const ETHERTYPE_IPV6 = 0x86dd;
 const IPV4_MIN_LEN = 20;
@@ -558,7 +561,7 @@ export function receiveVnetUnitWhole(unit: Uint8Array): Uint8Array | GsoError {
         // Link padding past the IP packet is outside the segment: sum only to `end`.
         const field = lay.l4 + TCP_CSUM_OFFSET;
         const c = checksumOf(frame, lay.l4, lay.end);
-        fv.setUint16(field, c === 0 ? 0xffff : c);
+        fv.setUint16(field, c); // TCP: a checksum of 0 stays 0 (RFC 1624 §3)
       } else {
         fv.setUint16(lay.l4 + TCP_CSUM_OFFSET, 0);
         const sum = sumBytes(frame, lay.l4, lay.end, pseudoSum(frame, fv, lay.family, lay.end - lay.l4));

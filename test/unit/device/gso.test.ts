@@ -226,6 +226,22 @@ describe("completing a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM)", () => {
     expect(out[0]?.buffer).toBe(u.buffer);
   });
 
+  test("a sum that folds to zero: UDP stores 0xFFFF (RFC 768), TCP keeps 0 (RFC 1624 §3; Wireshark flags 0xFFFF)", () => {
+    for (const [offset, expected] of [[6, 0xffff], [16, 0]] as const) {
+      const f = new Uint8Array(34 + 40).fill(0x11);
+      const field = 34 + offset;
+      f[field] = 0;
+      f[field + 1] = 0;
+      // A start value equal to the checksum of the rest makes the whole sum 0xFFFF: its complement is 0.
+      const rest = checksumOf(f, 34, f.length);
+      f[field] = rest >>> 8;
+      f[field + 1] = rest & 0xff;
+      expect(checksumOf(f, 34, f.length)).toBe(0);
+      expect(completeChecksum(f, 34, offset)).toBeUndefined();
+      expect((f[field]! << 8) | f[field + 1]!).toBe(expected);
+    }
+  });
+
   test("csum_start/csum_offset outside the frame is a GsoError", () => {
     const f = hex(FIX.udpPartial);
     expect(completeChecksum(f, f.length, 0)).toBeInstanceOf(GsoError);
