@@ -53,7 +53,10 @@ async function writeAll(s: Duplex, buf: Buffer, end = true): Promise<number> {
     if (!s.write(buf.subarray(off, off + 65536))) {
       drains++;
       await new Promise<void>((resolve, reject) => {
-        s.once("drain", resolve);
+        s.once("drain", () => {
+          s.off("error", reject);
+          resolve();
+        });
         s.once("error", reject);
       });
     }
