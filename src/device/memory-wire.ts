@@ -10,6 +10,9 @@
  *   built by the stack (src/wire/packet-buffer.ts memory, never reused nor written after `send`) is
  *   delivered as it is, to every receiver, as a veth hands the same buffer on; any other frame (a
  *   Buffer the caller may reuse) is copied first. Corruption flips a bit in a copy of its own.
+ * - Such untouched stack-built frames reach the receiver marked checksum-valid (FrameReceiver's
+ *   `checksumsValid`, as veth marks CHECKSUM_UNNECESSARY); copies, corrupted frames and anything a
+ *   caller injected are verified by the receiving stack as usual.
  * - Delivery always goes through the clock, at `now` when nothing delays it: never synchronously
  *   inside `send`, so a stack's send never re-enters its own receive.
  * - Frames arriving at one port at the same instant are delivered as one batch, in the order sent.
@@ -56,6 +59,18 @@ function copyFrame(frame: Uint8Array): Uint8Array {
   copy.set(frame);
   copyUsed += (n + 7) & ~7;
   return copy;
+}
+
+/**
+ * Which frames of a batch need no checksum verification: those a stack built and the wire handed on
+ * untouched (packet memory — a corrupted or duplicated frame is a copy, an injected one is the
+ * caller's), whose checksums the sending stack computed in this process. Linux's veth does the same
+ * (CHECKSUM_UNNECESSARY on the receiving side: nothing between the two ends can damage a frame).
+ */
+function checksumsOf(frames: readonly Uint8Array[]): Uint8Array {
+  const valid = new Uint8Array(frames.length);
+  for (let i = 0; i < frames.length; i++) if (isPacketMemory(frames[i] as Uint8Array)) valid[i] = 1;
+  return valid;
 }
 
 /** A hub joining any number of FrameDevice ports. */
@@ -153,7 +168,7 @@ export class MemoryWirePort implements FrameDevice {
   ) {
     this.arrivals = new DeliveryQueue(wire.clock, (frames) => {
       if (this.closed || this.receiver === undefined) return false;
-      this.receiver(frames);
+      this.receiver(frames, checksumsOf(frames));
       return true;
     });
   }

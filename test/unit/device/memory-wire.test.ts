@@ -107,6 +107,28 @@ describe("MemoryWire", () => {
     expect(built).toEqual(before);
   });
 
+  it("marks untouched stack-built frames checksum-valid (veth's CHECKSUM_UNNECESSARY), nothing else", () => {
+    const clock = new VirtualClock();
+    const wire = new MemoryWire({ clock, corrupt: 0.5, seed: 7 });
+    const a = wire.port();
+    const b = wire.port();
+    const seen: [Uint8Array, number][] = [];
+    b.setReceiver((batch, valid) => batch.forEach((f, i) => seen.push([f, valid?.[i] ?? -1])));
+    const built: Uint8Array[] = [];
+    for (let i = 0; i < 40; i++) {
+      const f = allocPacket(100);
+      f.set(frame(i, 100));
+      built.push(f);
+      a.send(f);
+    }
+    a.send(Buffer.from(frame(99, 100)));
+    clock.runUntilIdle();
+    expect(seen.length).toBe(41);
+    const corrupted = seen.filter(([f]) => !built.includes(f) && idOf(f) !== 99);
+    expect(corrupted.length).toBeGreaterThan(0);
+    for (const [f, v] of seen) expect(v).toBe(built.includes(f) ? 1 : 0);
+  });
+
   it("drops and counts frames whose payload exceeds the mtu", () => {
     const clock = new VirtualClock();
     const wire = new MemoryWire({ clock, mtu: 1500 });
