@@ -482,6 +482,7 @@ export class Stack {
               dst: ev.quoted.dst,
               srcPort: ev.quoted.srcPort,
               dstPort: ev.quoted.dstPort,
+              quotedPayload: ev.quoted.upperLayer,
             },
             now,
           );

@@ -67,6 +67,11 @@ export interface Icmpv6Quoted {
   /** ICMPv6 echo identifier and sequence, when an echo request is quoted. */
   readonly echoId: number | undefined;
   readonly echoSeq: number | undefined;
+  /**
+   * The quoted upper-layer bytes (TCP/UDP header onwards) of a first or only fragment, when the
+   * extension headers could be walked: TCP reads the quoted SEQ from it (RFC 5927 §4.1).
+   */
+  readonly upperLayer: Uint8Array | undefined;
 }
 
 /** What `processIcmpv6` hands up: echo replies for ping, errors for sockets. */
@@ -320,11 +325,13 @@ function parseQuoted(invoking: Uint8Array): Icmpv6Quoted | undefined {
   let dstPort: number | undefined;
   let echoId: number | undefined;
   let echoSeq: number | undefined;
+  let upperLayer: Uint8Array | undefined;
   const chain = walkIpv6Chain(invoking[6] as number, invoking.subarray(IPV6_HEADER_LEN));
   if (!(chain instanceof WireError)) {
     protocol = chain.upperLayer;
     const at = IPV6_HEADER_LEN + chain.payloadOffset;
     const firstFragment = !chain.headers.some((h) => h.kind === "fragment" && h.fragmentOffset !== 0);
+    if (firstFragment && at <= invoking.length) upperLayer = invoking.slice(at);
     if (firstFragment && (protocol === 6 || protocol === 17) && invoking.length >= at + 4) {
       srcPort = ((invoking[at] as number) << 8) | (invoking[at + 1] as number);
       dstPort = ((invoking[at + 2] as number) << 8) | (invoking[at + 3] as number);
@@ -334,5 +341,5 @@ function parseQuoted(invoking: Uint8Array): Icmpv6Quoted | undefined {
       echoSeq = ((invoking[at + 6] as number) << 8) | (invoking[at + 7] as number);
     }
   }
-  return { src, dst, protocol, srcPort, dstPort, echoId, echoSeq };
+  return { src, dst, protocol, srcPort, dstPort, echoId, echoSeq, upperLayer };
 }

@@ -131,6 +131,8 @@ export interface IcmpErrorEvent {
   /** The quoted ports; undefined when the quote was too short to hold them. */
   readonly srcPort: number | undefined;
   readonly dstPort: number | undefined;
+  /** The quoted transport header and what follows it, when the quote holds it (TCP checks its SEQ). */
+  readonly quotedPayload?: Uint8Array | undefined;
 }
 
 /** An ICMP error about a datagram a binding sent, as UDP hands it to the binding's handler. */

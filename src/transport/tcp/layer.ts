@@ -378,7 +378,7 @@ export class TcpLayer {
    * An ICMP error quoting one of our segments (RFC 1122 §4.2.3.9, RFC 5927), handed to the
    * connection (`TcpConnection.processIcmpError`: hard errors end SYN-SENT with ECONNREFUSED as on
    * Linux, PMTU errors lower the MSS, the rest are soft). The quoted SEQ goes along when the quote
-   * holds it (ICMPv4 events carry `quotedPayload`), for the RFC 5927 §4.1 in-flight check.
+   * holds it (`quotedPayload`, both families), for the RFC 5927 §4.1 in-flight check.
    */
   processIcmpError(event: IcmpErrorEvent, now: number): "delivered" | "dropped" {
     if (event.protocol !== IP_PROTOCOL_TCP) return this.dropIcmp("not-tcp");
@@ -389,7 +389,7 @@ export class TcpLayer {
     if (e === undefined) return this.dropIcmp("no-connection");
     const kind = classifyIcmpError(event.error.type, event.error.code?.kind);
     this.counters.inc(`rx.icmp.${kind}`);
-    const quoted = (event as { readonly quotedPayload?: Uint8Array }).quotedPayload;
+    const quoted = event.quotedPayload;
     const quotedSeq = quoted !== undefined && quoted.length >= 8 ? dataView(quoted).getUint32(4) : undefined;
     e.conn.processIcmpError({ kind, mtu: event.error.mtu ?? event.error.code?.nextHopMtu, quotedSeq }, now);
     this.dirty.add(e);

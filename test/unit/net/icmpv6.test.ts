@@ -68,6 +68,8 @@ describe("received errors (RFC 4443 §2.4 (a), §3)", () => {
     if (event?.kind !== "error") throw new Error();
     expect(ipv6ToString(event.quoted.dst)).toBe("fd00::2");
     expect(ipv6ToString(event.from)).toBe("fd00::2");
+    // The quoted transport header onwards, for TCP's RFC 5927 §4.1 SEQ check: UDP 5000 → 9 here.
+    expect(Array.from(event.quoted.upperLayer?.subarray(0, 4) ?? [])).toEqual([0x13, 0x88, 0x00, 0x09]);
   });
 
   it("an error quoting a packet we did not send is dropped (RFC 5927 §4.1)", () => {

@@ -449,6 +449,39 @@ describe("handshake, demultiplexing and events", () => {
     expect(layer.connections()).toHaveLength(0);
   });
 
+  it("RFC 5927 §4.1: the quoted SEQ must be in flight; a blind error quoting another is ignored", () => {
+    const { layer } = server();
+    const rec = new Recorder();
+    const c = layer.connect({ family: 4, address: PEER4, port: 80 }, {}, 0);
+    layer.setOwner(c, rec);
+    layer.flush(0);
+    const quote = (seq: number): Uint8Array => {
+      const q = new Uint8Array(20);
+      const v = new DataView(q.buffer);
+      v.setUint16(0, c.local.port);
+      v.setUint16(2, 80);
+      v.setUint32(4, seq);
+      return q;
+    };
+    const error = (seq: number) => ({
+      error: { type: "destination-unreachable", code: { kind: "port-unreachable" } },
+      reporter: PEER4,
+      protocol: 6,
+      src: ME4,
+      dst: PEER4,
+      srcPort: c.local.port,
+      dstPort: 80,
+      quotedPayload: quote(seq),
+    });
+    const iss = c.iss;
+    layer.processIcmpError(error((iss + 0x4000_0000) >>> 0), 5);
+    layer.flush(5);
+    expect(c.state).toBe("SYN-SENT");
+    layer.processIcmpError(error(iss), 6);
+    layer.flush(6);
+    expect(rec.events[0]).toMatchObject({ code: "ECONNREFUSED" });
+  });
+
   it("closing a listener resets its half-open connections", () => {
     const { ip, layer } = server();
     const l = layer.listen(7);
