@@ -549,7 +549,10 @@ export class Stack {
 
   /** Keeps exactly one clock timer, at the earliest deadline. */
   private arm(at: number, now: number): void {
-    if (at === this.timerAt && this.timer !== undefined) return;
+    // A later deadline keeps the armed timer: it fires early, service() finds nothing due and arms
+    // again. Moving it on every batch (each received frame refreshes its neighbour entry, each ACK
+    // moves the retransmission deadline) cost a clearTimeout and a setTimeout per batch.
+    if (this.timer !== undefined && at >= this.timerAt) return;
     if (this.timer !== undefined) this.clock.cancel(this.timer);
     this.timer = undefined;
     this.timerAt = at;
