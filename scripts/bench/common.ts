@@ -3,6 +3,10 @@
  * test: it reads the wall clock (process.hrtime.bigint) and the host's tools, and nothing it measures
  * is asserted.
  */
+import { spawnSync } from "node:child_process";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
 
 /** One measured number. `reference`/`refValue` name what it is compared with; `ratio` = value / refValue. */
 export interface BenchResult {
@@ -85,4 +89,19 @@ export function compared(
     ratio: refValue !== undefined && refValue > 0 ? value / refValue : undefined,
     note,
   };
+}
+
+/**
+ * Compiles the C helper `scripts/bench/<name>.c` with `cc -O2` into `dir` and returns the binary's
+ * path; `section` names the benchmark in the one-line error when there is no C compiler.
+ */
+export function buildCHelper(name: string, dir: string, section: string): string {
+  const source = fileURLToPath(new URL(`./${name}.c`, import.meta.url));
+  const bin = join(dir, name);
+  const r = spawnSync("cc", ["-O2", "-o", bin, source], { encoding: "utf8", timeout: 60_000 });
+  if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
+    throw new Error(`${section}: no C compiler (cc) to build scripts/bench/${name}.c; install gcc, or run without the TAP part (not as root)`);
+  }
+  if (r.status !== 0) throw new Error(`${section}: cc failed on scripts/bench/${name}.c: ${(r.stderr ?? String(r.error)).trim().split("\n")[0] ?? ""}`);
+  return bin;
 }

@@ -8,14 +8,13 @@
  *   program against its own accept+close server over a veth pair is the reference. A C client, not a
  *   scripted one: on two cores the client must cost less than the stack it measures.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { TcpSocket } from "../../src/api/tcp-socket.ts";
 import { driveUntil, memoryPair } from "./memory-pair.ts";
-import { compared, seconds, type BenchConfig, type BenchResult, type BenchSection } from "./common.ts";
+import { buildCHelper, compared, seconds, type BenchConfig, type BenchResult, type BenchSection } from "./common.ts";
 import { createNetns, type Netns } from "../../test/interop/netns.ts";
 import { KERNEL_IP, STACK_IP, STACK_MAC, TAP, VETH_B_IP, openTapEnv, openVethEnv, tapUnavailable } from "./tap-env.ts";
 
@@ -62,20 +61,6 @@ export async function memoryHandshakes(n: number): Promise<number> {
 
 /** Connections the C client keeps in flight (each a non-blocking connect, closed once established). */
 const KERNEL_IN_FLIGHT = 64;
-
-/** The load generator's source, next to this file. */
-const CONNECT_LOAD_C = fileURLToPath(new URL("./connect-load.c", import.meta.url));
-
-/** Compiles scripts/bench/connect-load.c into `dir`; a one-line error when there is no C compiler. */
-function buildConnectLoad(dir: string): string {
-  const bin = join(dir, "connect-load");
-  const r = spawnSync("cc", ["-O2", "-o", bin, CONNECT_LOAD_C], { encoding: "utf8", timeout: 60_000 });
-  if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
-    throw new Error("handshakes: no C compiler (cc) to build scripts/bench/connect-load.c; install gcc, or run without the TAP part (not as root)");
-  }
-  if (r.status !== 0) throw new Error(`handshakes: cc failed on scripts/bench/connect-load.c: ${(r.stderr ?? String(r.error)).trim().split("\n")[0] ?? ""}`);
-  return bin;
-}
 
 /**
  * The client namespace's ports: the client closes first, so each connection leaves a TIME-WAIT on
@@ -160,7 +145,7 @@ async function kernelHandshakes(config: BenchConfig): Promise<BenchResult[]> {
   const secs = config.quick ? 0.5 : 3;
   const dir = mkdtempSync(join(tmpdir(), "wirestack-connect-load-"));
   try {
-    const bin = buildConnectLoad(dir);
+    const bin = buildCHelper("connect-load", dir, "handshakes");
     const veth = openVethEnv();
     let ref: number;
     try {

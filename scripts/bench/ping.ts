@@ -14,13 +14,11 @@
  * row with TapOptions.busyPollUs = BUSY_POLL_US, tuned for latency at the price of a CPU that spins
  * while pings keep coming. Needs root; skipped (with a line saying so) otherwise.
  */
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createNetns, type Netns } from "../../test/interop/netns.ts";
-import { compared, median, type BenchConfig, type BenchResult, type BenchSection } from "./common.ts";
+import { buildCHelper, compared, median, type BenchConfig, type BenchResult, type BenchSection } from "./common.ts";
 import { KERNEL_IP, STACK_IP, STACK_MAC, TAP, VETH_B_IP, openTapEnv, openVethEnv, tapUnavailable } from "./tap-env.ts";
 
 /** Busy-poll window of the tuned row: longer than the 5 ms between pings, so the loop never sleeps. */
@@ -28,9 +26,6 @@ const BUSY_POLL_US = 10_000;
 
 /** Seconds between pings of the main rows. */
 const SPACED_S = 0.005;
-
-/** The C responder's source, next to this file. */
-const TAP_PONG_C = fileURLToPath(new URL("./tap-pong.c", import.meta.url));
 
 /**
  * Median RTT in µs of `count` pings from `ns` to `host`, `intervalS` apart (0: back to back). ping
@@ -50,17 +45,6 @@ export function pingMedianUs(ns: Netns, host: string, count: number, intervalS =
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Compiles scripts/bench/tap-pong.c into `dir`; a one-line error when there is no C compiler. */
-function buildTapPong(dir: string): string {
-  const bin = join(dir, "tap-pong");
-  const r = spawnSync("cc", ["-O2", "-o", bin, TAP_PONG_C], { encoding: "utf8", timeout: 60_000 });
-  if (r.error !== undefined && (r.error as NodeJS.ErrnoException).code === "ENOENT") {
-    throw new Error("ping: no C compiler (cc) to build scripts/bench/tap-pong.c; install gcc, or run without the TAP part (not as root)");
-  }
-  if (r.status !== 0) throw new Error(`ping: cc failed on scripts/bench/tap-pong.c: ${(r.stderr ?? String(r.error)).trim().split("\n")[0] ?? ""}`);
-  return bin;
 }
 
 /** The C responder's medians: `spaced` (5 ms apart) and `b2b` (back to back). */
@@ -136,7 +120,7 @@ export const pingSection: BenchSection = {
     const count = config.quick ? 20 : 1000;
     const dir = mkdtempSync(join(tmpdir(), "wirestack-tap-pong-"));
     try {
-      const bin = buildTapPong(dir);
+      const bin = buildCHelper("tap-pong", dir, "ping");
       const veth = openVethEnv();
       let vethUs: number;
       try {
