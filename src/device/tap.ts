@@ -436,9 +436,10 @@ export class TapDevice implements FrameDevice {
     if (receiver === undefined) return;
     const ends = this.handle.ends;
     if (this.vnetHdr) {
-      const valid = new Uint8Array(count);
-      const frames = this.offload !== undefined ? this.unwrapVnetWhole(batch, count, ends, valid) : this.unwrapVnet(batch, count, ends);
-      if (frames.length > 0) receiver(frames, this.offload !== undefined ? valid : undefined);
+      // Flags only for whole super-frames (one frame per unit); split pieces are verified as usual.
+      const valid = this.offload !== undefined ? new Uint8Array(count) : undefined;
+      const frames = this.unwrapVnet(batch, count, ends, valid);
+      if (frames.length > 0) receiver(frames, valid);
       return;
     }
     const frames = new Array<Uint8Array>(count);
@@ -451,8 +452,14 @@ export class TapDevice implements FrameDevice {
     receiver(frames);
   };
 
-  /** A batch of (virtio_net_hdr + frame) units as frames for an offload-aware stack: super-frames whole. */
-  private unwrapVnetWhole(batch: Buffer, count: number, ends: Uint32Array, valid: Uint8Array): Uint8Array[] {
+  /**
+   * A batch of (virtio_net_hdr + frame) units as frames: super-frames whole for an offload-aware
+   * stack (`offload`), else cut into the frames a plain link would deliver. With `valid` (whole
+   * super-frames only), `valid[k]` is set for each frame k the local kernel built (partial checksum
+   * or GSO): its checksum was completed or computed just now, so there is nothing to verify.
+   */
+  private unwrapVnet(batch: Buffer, count: number, ends: Uint32Array, valid: Uint8Array | undefined): Uint8Array[] {
+    const whole = this.offload !== undefined;
     const frames: Uint8Array[] = [];
     let start = 0;
     for (let i = 0; i < count; i++) {
@@ -461,42 +468,20 @@ export class TapDevice implements FrameDevice {
       start = end;
       const gsoType = unit.length > 1 ? (unit[1] as number) : 0;
       const needsCsum = unit.length > 0 && ((unit[0] as number) & CSUM_FLAGS) !== 0;
-      const out = receiveVnetUnitWhole(unit);
+      const out = whole ? receiveVnetUnitWhole(unit) : receiveVnetUnit(unit);
       if (out instanceof GsoError) {
         this.off.rxDropped++;
         continue;
       }
       if (gsoType !== 0) this.off.rxSuperFrames++;
       else if (needsCsum) this.off.rxChecksumsCompleted++;
-      // Locally built by the kernel, its checksum completed or computed just now: nothing to verify.
-      if (gsoType !== 0 || needsCsum) valid[frames.length] = 1;
-      frames.push(out);
-    }
-    return frames;
-  }
-
-  /** Cuts a batch of (virtio_net_hdr + frame) units into the frames a plain link would deliver. */
-  private unwrapVnet(batch: Buffer, count: number, ends: Uint32Array): Uint8Array[] {
-    const frames: Uint8Array[] = [];
-    let start = 0;
-    for (let i = 0; i < count; i++) {
-      const end = ends[i] as number;
-      const unit = new Uint8Array(batch.buffer, batch.byteOffset + start, end - start);
-      start = end;
-      const gsoType = unit.length > 1 ? (unit[1] as number) : 0;
-      const needsCsum = unit.length > 0 && ((unit[0] as number) & CSUM_FLAGS) !== 0;
-      const out = receiveVnetUnit(unit);
-      if (out instanceof GsoError) {
-        this.off.rxDropped++;
-        continue;
+      if (out instanceof Uint8Array) {
+        if (valid !== undefined && (gsoType !== 0 || needsCsum)) valid[frames.length] = 1;
+        frames.push(out);
+      } else {
+        if (gsoType !== 0) this.off.rxSplitFrames += out.length;
+        for (const f of out) frames.push(f);
       }
-      if (gsoType !== 0) {
-        this.off.rxSuperFrames++;
-        this.off.rxSplitFrames += out.length;
-      } else if (needsCsum) {
-        this.off.rxChecksumsCompleted++;
-      }
-      for (const f of out) frames.push(f);
     }
     return frames;
   }
